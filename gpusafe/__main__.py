@@ -1,0 +1,5 @@
+import sys
+
+from gpusafe.cli import main
+
+sys.exit(main())

@@ -1,0 +1,138 @@
+"""The gpusafe command line: ``gpusafe lint``, ``gpusafe oracle``, ``gpusafe rules``.
+
+Exit codes: 0 clean, 1 findings at or above --fail-on, 2 unusable input or usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from gpusafe import __version__
+from gpusafe.errors import GpusafeError
+
+EXIT_OK, EXIT_FINDINGS, EXIT_INPUT = 0, 1, 2
+
+
+def _error(message: str) -> None:
+    print(f"gpusafe: error: {message}", file=sys.stderr)
+
+
+def cmd_lint(args) -> int:
+    from gpusafe.lint import JSON_SCHEMA, lint_file, load_profile, render_table
+
+    profile = load_profile(args.profile, args.config)
+    results, status = [], EXIT_OK
+    for path in args.models:
+        try:
+            report = lint_file(path, profile)
+        except GpusafeError as e:
+            _error(str(e))
+            results.append({"file": path, "error": str(e)})
+            status = EXIT_INPUT
+            continue
+        results.append(report.to_json())
+        if report.fails(args.fail_on) and status == EXIT_OK:
+            status = EXIT_FINDINGS
+        if not args.json:
+            print(render_table(report, None if args.all else args.max_rows))
+    if args.json:
+        print(json.dumps({"schema": JSON_SCHEMA, "profile": profile.name, "results": results}, indent=2))
+    return status
+
+
+def cmd_oracle(args) -> int:
+    from gpusafe import oracle
+
+    reason = oracle.unavailable_reason()
+    if reason:
+        _error(f"the GPU oracle cannot run here: {reason}")
+        return EXIT_INPUT
+    from gpusafe.lint import read_model
+
+    for path in args.models:
+        read_model(path)  # refuse unusable files with the linter's one-line errors first
+    verdicts = oracle.compile_many(args.models, timeout=args.timeout)
+    if args.json:
+        print(json.dumps({"schema": "gpusafe.oracle/1", "results": [v.to_json() for v in verdicts]}, indent=2))
+    else:
+        for v in verdicts:
+            print(f"{v.path}: {v.status}" + (f" ({v.gpu_ops} ops on GPU)" if v.gpu_ops is not None else ""))
+            for op, reason in v.rejected:
+                print(f"  {op}: {reason}")
+            if v.status in ("load-failed", "crashed"):
+                print(f"  {v.detail}")
+    return EXIT_OK if all(v.accepted for v in verdicts) else EXIT_FINDINGS
+
+
+def cmd_rules(args) -> int:
+    from gpusafe.lint import PROFILES, RULES
+
+    if args.json:
+        print(json.dumps({"rules": [{"id": r.id, "severity": r.severity, "summary": r.summary, "fix": r.fix}
+                                    for r in RULES.values()],
+                          "profiles": [p.to_json() for p in PROFILES.values()]}, indent=2))
+        return EXIT_OK
+    for r in RULES.values():
+        print(f"{r.id:<20} {r.severity:<8} {r.summary}\n{'':<29} fix: {r.fix}")
+    print("\nprofiles: " + "; ".join(f"{p.name} ({p.description})" for p in PROFILES.values()))
+    return EXIT_OK
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # usage errors: one line, exit 2
+        self.print_usage(sys.stderr)
+        _error(message)
+        raise SystemExit(EXIT_INPUT)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="gpusafe", description="Make DETR-family detectors run fully on the LiteRT GPU delegate.")
+    parser.add_argument("--version", action="version", version=f"gpusafe {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    lint = sub.add_parser("lint", help="check .tflite files against a GPU delegate's rules",
+                          description="Check .tflite files against a GPU delegate's rules. Exit 0 clean, "
+                                      "1 findings at or above --fail-on, 2 unusable input.")
+    lint.add_argument("models", nargs="+", metavar="MODEL.tflite")
+    lint.add_argument("--profile", choices=["mldrift", "classic", "strict"], default=None,
+                      help="target delegate (default: mldrift, or the config file's profile)")
+    lint.add_argument("--config", metavar="FILE", help="TOML file that adds, drops or overrides rules")
+    lint.add_argument("--json", action="store_true", help="print the gpusafe.lint/1 JSON report")
+    lint.add_argument("--fail-on", choices=["error", "warning"], default="error",
+                      help="lowest severity that makes the exit code 1 (default: error)")
+    lint.add_argument("--all", action="store_true", help="list every finding, not the first --max-rows")
+    lint.add_argument("--max-rows", type=int, default=40, help=argparse.SUPPRESS)
+    lint.set_defaults(func=cmd_lint)
+
+    oracle = sub.add_parser("oracle", help="compile .tflite files GPU-only on the real delegate (ML Drift)",
+                            description="Compile GPU-only with ai-edge-litert's CompiledModel (ML Drift on "
+                                        "the machine's Vulkan driver). Exit 0 if every model is accepted whole.")
+    oracle.add_argument("models", nargs="+", metavar="MODEL.tflite")
+    oracle.add_argument("--json", action="store_true")
+    oracle.add_argument("--timeout", type=float, default=300.0, help="seconds per model (default 300)")
+    oracle.set_defaults(func=cmd_oracle)
+
+    rules = sub.add_parser("rules", help="list lint rules and profiles")
+    rules.add_argument("--json", action="store_true")
+    rules.set_defaults(func=cmd_rules)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except GpusafeError as e:
+        _error(str(e))
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

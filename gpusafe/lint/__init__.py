@@ -1,0 +1,60 @@
+"""Lint .tflite models for the LiteRT GPU delegate. Needs no torch: ``pip install gpusafe``.
+
+    from gpusafe.lint import lint_file
+    report = lint_file("model.tflite", profile="mldrift")
+    print(report.summary())
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gpusafe.lint.config import load_profile
+from gpusafe.lint.model import ModelView, Subgraph
+from gpusafe.lint.partition import summarize
+from gpusafe.lint.profiles import PROFILES, Profile, get_profile
+from gpusafe.lint.reader import parse_model, read_model
+from gpusafe.lint.report import JSON_SCHEMA, Finding, LintReport, render_table
+from gpusafe.lint.rules import RULES, Rule
+
+__all__ = ["JSON_SCHEMA", "PROFILES", "RULES", "Finding", "LintReport", "ModelView", "Profile", "Rule",
+           "get_profile", "lint_file", "lint_model", "load_profile", "parse_model", "read_model",
+           "render_table"]
+
+
+def _shapes(sg: Subgraph, op) -> str:
+    ins = ", ".join(t.describe() for t in sg.op_inputs(op))
+    outs = ", ".join(t.describe() for t in sg.op_outputs(op))
+    return f"{ins} -> {outs}"
+
+
+def _run_rules(view: ModelView, profile: Profile) -> tuple[list[Finding], dict[int, set[int]], bool]:
+    findings: list[Finding] = []
+    unsupported: dict[int, set[int]] = {}
+    aborted = False
+    for rule in RULES.values():
+        if rule.id in profile.disabled:
+            continue
+        severity = profile.severity_of(rule.id, rule.severity)
+        for sg in view.subgraphs:
+            for op, message, *fix in rule.check(sg, profile):
+                name = op.custom_code if op.is_custom else op.name
+                findings.append(Finding(rule.id, severity, sg.index, op.index, name, _shapes(sg, op), message,
+                                        fix[0] if fix else rule.fix))
+                if severity == "error":
+                    aborted |= rule.whole_model
+                    unsupported.setdefault(sg.index, set()).add(op.index)
+    return findings, unsupported, aborted
+
+
+def lint_model(view: ModelView, profile: Profile | str = "mldrift") -> LintReport:
+    profile = get_profile(profile) if isinstance(profile, str) else profile
+    findings, unsupported, aborted = _run_rules(view, profile)
+    findings.sort(key=lambda f: (f.subgraph, -1 if f.op_index is None else f.op_index, f.rule))
+    return LintReport(path=view.path, profile=profile.name, op_count=view.op_count, findings=tuple(findings),
+                      partition=summarize(view.subgraphs, unsupported, aborted), op_histogram=view.op_histogram())
+
+
+def lint_file(path: str | Path, profile: Profile | str = "mldrift") -> LintReport:
+    """Read and lint one .tflite file; raises ModelFileError for unusable input."""
+    return lint_model(read_model(path), profile)

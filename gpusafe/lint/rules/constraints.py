@@ -1,0 +1,181 @@
+"""Op-specific constraints of the delegate's model builder (measured on ML Drift)."""
+
+from __future__ import annotations
+
+import math
+
+from gpusafe.lint.rules import input_at, rule, runtime_inputs
+
+ELEMENTWISE_BINARY = frozenset({"ADD", "SUB", "MUL", "DIV", "MAXIMUM", "MINIMUM", "POW",
+                                "SQUARED_DIFFERENCE", "FLOOR_DIV", "FLOOR_MOD", "ATAN2"})
+ALLOWED_ACTIVATIONS = {0, 1, 2, 3, 4}  # NONE, RELU, RELU_N1_TO_1, RELU6, TANH (not SIGN_BIT)
+# Operands that must be constant (the builder reads their values) or must be runtime tensors.
+MUST_BE_CONSTANT = {"SLICE": (1,), "STRIDED_SLICE": (1, 2, 3), "CUMSUM": (1,), "DEQUANTIZE": (0,)}
+MUST_BE_RUNTIME = {"FULLY_CONNECTED": (0,), "BATCH_MATMUL": (0,), "CONV_2D": (0,),
+                   "DEPTHWISE_CONV_2D": (0,), "DYNAMIC_UPDATE_SLICE": (2,)}
+
+
+def _ops(sg, *names):
+    return (op for op in sg.operators if op.name in names)
+
+
+@rule("gather-indices", "error", "GATHER needs 1-D int32 indices",
+      "flatten the table and index with 1-D int32 indices (the 1-D gather sampler does this)")
+def gather_indices(sg, profile):
+    for op in _ops(sg, "GATHER"):
+        idx = input_at(sg, op, 1)
+        if idx is None:
+            continue
+        if idx.rank != 1:
+            yield op, f"GATHER indices are {idx.rank}-D {list(idx.shape)}; the delegate takes 1-D indices only"
+        elif idx.dtype != "int32":
+            yield op, f"GATHER indices are {idx.dtype}; the delegate takes int32 only"
+
+
+@rule("softmax-beta", "error", "SOFTMAX with beta != 1",
+      "scale the logits by beta before a beta = 1 SOFTMAX")
+def softmax_beta(sg, profile):
+    for op in _ops(sg, "SOFTMAX"):
+        beta = op.options.get("beta", 1.0)
+        if not math.isclose(beta, 1.0):
+            yield op, f"SOFTMAX beta is {beta:g}; the delegate takes beta = 1 only"
+
+
+@rule("pad-paddings", "error", "PAD paddings must be 3x2 or 4x2 (3-D or 4-D input)",
+      "reshape to 4-D around the PAD")
+def pad_paddings(sg, profile):
+    for op in _ops(sg, "PAD", "PADV2", "MIRROR_PAD"):
+        pads = input_at(sg, op, 1)
+        if pads is not None and tuple(pads.shape) not in ((3, 2), (4, 2)):
+            yield op, f"{op.name} paddings are {'x'.join(map(str, pads.shape))}; the delegate takes 4x2 or 3x2"
+        if op.name == "MIRROR_PAD" and op.options.get("mode", 0) != 0:
+            yield op, "MIRROR_PAD mode SYMMETRIC; the delegate takes REFLECT only"
+
+
+@rule("strided-slice", "error", "STRIDED_SLICE with ellipsis/new-axis/shrink-axis masks or negative strides",
+      "slice with begin/end masks only and RESHAPE away axes; flip with REVERSE_V2")
+def strided_slice(sg, profile):
+    for op in _ops(sg, "STRIDED_SLICE"):
+        for mask in ("ellipsis_mask", "new_axis_mask", "shrink_axis_mask"):
+            if op.options.get(mask, 0):
+                yield op, f"STRIDED_SLICE {mask} = {op.options[mask]}; the delegate does not support it"
+                break
+        else:
+            strides = input_at(sg, op, 3)
+            if strides is not None and strides.value is not None and (strides.value <= 0).any():
+                yield op, f"STRIDED_SLICE strides {strides.value.tolist()}: reverse slices are not supported"
+
+
+@rule("arg-max-output", "error", "ARG_MAX must output int32 (the TFLite default is int64)",
+      "convert argmax with an int32 output type, or take the argmax on the host")
+def arg_max_output(sg, profile):
+    for op in _ops(sg, "ARG_MAX"):
+        out = sg.tensor(op.outputs[0]) if op.outputs else None
+        if out is not None and out.dtype != "int32":
+            yield op, f"ARG_MAX outputs {out.dtype}; the delegate takes int32"
+
+
+@rule("select-broadcast", "error", "SELECT branches must match the output shape or be constant scalars",
+      "give both branches the output's shape (multiply by a ones tensor) or blend: c * a + (1 - c) * b")
+def select_broadcast(sg, profile):
+    for op in _ops(sg, "SELECT", "SELECT_V2"):
+        out = sg.tensor(op.outputs[0]) if op.outputs else None
+        for position in (1, 2):
+            t = input_at(sg, op, position)
+            if t is None or out is None:
+                continue
+            if tuple(t.shape) != tuple(out.shape) and not (t.is_constant and math.prod(t.shape) == 1):
+                yield op, f"{op.name} branch {position} is {list(t.shape)}, output {list(out.shape)}: no broadcasting"
+                break
+
+
+@rule("resize-flags", "error", "RESIZE with both align_corners and half_pixel_centers",
+      "use one of the two flags")
+def resize_flags(sg, profile):
+    for op in _ops(sg, "RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR"):
+        if op.options.get("align_corners") and op.options.get("half_pixel_centers"):
+            yield op, f"{op.name} sets both align_corners and half_pixel_centers"
+
+
+@rule("scalar-operand", "error", "a runtime 0-D operand broadcast against a tensor",
+      "reshape the scalar to [1] or make it a constant")
+def scalar_operand(sg, profile):
+    for op in sg.operators:
+        if op.name not in ELEMENTWISE_BINARY:
+            continue
+        ins = sg.op_inputs(op)
+        if any(t.rank == 0 and not t.is_constant for t in ins) and any(t.rank > 0 for t in ins):
+            yield op, f"{op.name} has a runtime 0-D input broadcast against a {max(t.rank for t in ins)}-D tensor"
+
+
+@rule("operand-kind", "error", "an operand that must be constant is computed at run time, or the reverse",
+      "fold the operand to a constant (pass fold-constants), or feed the op a runtime tensor")
+def operand_kind(sg, profile):
+    for op in sg.operators:
+        for position in MUST_BE_CONSTANT.get(op.name, ()):
+            t = input_at(sg, op, position)
+            if t is not None and not t.is_constant:
+                yield op, f"{op.name} input {position} must be a constant; it is computed at run time"
+                break
+        for position in MUST_BE_RUNTIME.get(op.name, ()):
+            t = input_at(sg, op, position)
+            if t is not None and t.is_constant:
+                yield op, f"{op.name} input {position} must be a runtime tensor; it is a constant"
+                break
+
+
+@rule("cumsum-type", "error", "CUMSUM on the GPU takes float input only",
+      "cumsum in float and cast afterwards")
+def cumsum_type(sg, profile):
+    for op in _ops(sg, "CUMSUM"):
+        x = input_at(sg, op, 0)
+        if x is not None and x.dtype not in ("float32", "float16"):
+            yield op, f"CUMSUM input is {x.dtype}; the delegate takes float only"
+
+
+@rule("fused-activation", "error", "a fused activation the delegate cannot apply",
+      "unfuse the activation into its own op")
+def fused_activation(sg, profile):
+    for op in sg.operators:
+        act = op.options.get("fused_activation_function", 0)
+        if op.name in ELEMENTWISE_BINARY | {"CONV_2D", "DEPTHWISE_CONV_2D"} and act not in ALLOWED_ACTIVATIONS:
+            yield op, f"{op.name} has fused activation code {act}"
+
+
+@rule("slice-rank", "error", "classic delegate: SLICE / STRIDED_SLICE only on 3-D or 4-D tensors",
+      "reshape to 4-D around the slice")
+def slice_rank(sg, profile):
+    for op in _ops(sg, "SLICE", "STRIDED_SLICE"):
+        x = input_at(sg, op, 0)
+        if x is not None and x.rank < profile.min_slice_rank:
+            yield op, f"{op.name} on a {x.rank}-D tensor; the {profile.name} delegate slices 3-D/4-D only"
+
+
+@rule("classic-broadcast", "error", "classic delegate: ADD/MUL broadcast only 3-D->4-D, [1,1] and [b,c] to 4-D",
+      "broadcast explicitly to matching ranks")
+def classic_broadcast(sg, profile):
+    if not profile.classic_broadcast:
+        return
+    for op in _ops(sg, "ADD", "MUL"):
+        ins = runtime_inputs(sg, op)
+        if len(ins) != 2 or ins[0].rank == ins[1].rank or min(ins[0].rank, ins[1].rank) <= 1:
+            continue
+        long, short = sorted(ins, key=lambda t: -t.rank)
+        ok = (long.rank == 4 and short.rank == 3 and long.shape[0] == 1) or (
+            long.rank == 4 and short.rank == 2 and (
+                tuple(short.shape) == (1, 1) or (short.shape[0] == long.shape[0] and short.shape[1] == long.shape[3])))
+        if not ok:
+            yield op, f"{op.name} broadcasts {list(short.shape)} to {list(long.shape)}; the classic delegate cannot"
+
+
+@rule("classic-cast", "error", "classic delegate: CAST only bool<->float and float32<->int32",
+      "compute in float")
+def classic_cast(sg, profile):
+    if not profile.classic_cast:
+        return
+    allowed = {("bool", "float32"), ("bool", "float16"), ("float32", "bool"), ("float16", "bool"),
+               ("float32", "int32"), ("int32", "float32"), ("float32", "float32"), ("int32", "int32")}
+    for op in _ops(sg, "CAST"):
+        src, dst = input_at(sg, op, 0), sg.tensor(op.outputs[0]) if op.outputs else None
+        if src is not None and dst is not None and (src.dtype, dst.dtype) not in allowed:
+            yield op, f"CAST {src.dtype} -> {dst.dtype} is not supported by the classic delegate"

@@ -1,0 +1,23 @@
+"""Patterns every desktop check accepts but devices miscompute."""
+
+from __future__ import annotations
+
+from gpusafe.lint.rules import rule
+
+
+@rule("fanout-3d", "warning",
+      "a rank-3 tensor that is a graph output and also consumed, or feeds two or more ops "
+      "(Mali clobbers it: LiteRT issue 8599, TensorFlow issue 59311)",
+      "pass split-fanout: emit clean leaves and move per-token tails to the host")
+def fanout_3d(sg, profile):
+    outputs = set(sg.outputs)
+    for index, consumers in sg.consumers.items():
+        t = sg.tensor(index)
+        if t is None or t.rank != 3 or t.is_constant:
+            continue
+        producer = sg.producers.get(index)
+        op = sg.operators[producer] if producer is not None else sg.operators[consumers[0]]
+        if index in outputs:
+            yield op, f"{t.describe()} {t.label} is a graph output and also feeds {len(consumers)} op(s)"
+        elif len(consumers) >= 2:
+            yield op, f"{t.describe()} {t.label} feeds {len(consumers)} ops"

@@ -1,0 +1,84 @@
+"""Op-level rules: is the op (version, custom code, composite) one the delegate runs at all."""
+
+from __future__ import annotations
+
+from gpusafe.lint.rules import rule
+
+# What to do about the ops DETR conversions emit most; other ops get the generic advice.
+OP_FIXES = {
+    "GATHER_ND": "rewrite grid_sample / deformable attention with gpusafe's sampler (pass grid-sample)",
+    "BROADCAST_TO": "let the elementwise op broadcast (pass expand-to-broadcast)",
+    "STABLEHLO_SORT": "lower sort / top-k to TOPK_V2 or max-and-mask (pass sort-to-topk)",
+    "WHERE": "use a fixed-size mask instead of data-dependent indices",
+    "EXPAND_DIMS": "use RESHAPE with a constant shape",
+    "SQUEEZE": "use RESHAPE with a constant shape",
+    "ARG_MIN": "use ARG_MAX of the negated input",
+    "LOG_SOFTMAX": "use LOG of SOFTMAX, or keep logits and apply it on the host",
+    "ZEROS_LIKE": "fold it to a constant (pass fold-constants)",
+    "FILL": "fold it to a constant (pass fold-constants)",
+    "SHAPE": "fold shapes to constants: capture with static shapes (pass fold-constants)",
+    "RANGE": "fold it to a constant (pass fold-constants)",
+    "SCATTER_ND": "express the update as a masked blend (mask * update + (1 - mask) * x)",
+    "L2_NORMALIZATION": "use x * RSQRT(SUM(x * x))",
+    "GATHER": "use the separable-tent sampler or move the gather to the host (pass two-graph-split)",
+    "TOPK_V2": "top-k as iterative max-and-mask (pass topk-max-and-mask) or on the host (pass two-graph-split)",
+    "PACK": "concatenate reshaped inputs instead (pass stack-to-cat)",
+    "CAST": "keep the graph in float; compute indices with FLOOR (pass grid-sample, separable variant)",
+}
+GENERIC_FIX = "replace the op with supported ones before conversion (see docs/authoring.md)"
+
+
+def fix_for(op_name: str) -> str:
+    return OP_FIXES.get(op_name, GENERIC_FIX)
+
+
+@rule("unsupported-op", "error", "the delegate has no kernel for this op",
+      GENERIC_FIX)
+def unsupported_op(sg, profile):
+    for op in sg.operators:
+        if op.name in ("CUSTOM", "STABLEHLO_COMPOSITE", "RELU_0_TO_1") or op.name in profile.banned:
+            continue
+        if op.name not in profile.ops:
+            yield op, f"{op.name} is not supported by the {profile.name} GPU delegate", fix_for(op.name)
+
+
+@rule("banned-op", "error", "the profile refuses this op (older runtimes or device bugs)",
+      GENERIC_FIX)
+def banned_op(sg, profile):
+    for op in sg.operators:
+        if op.name in profile.banned:
+            yield op, f"{op.name} is banned by the {profile.name} profile", fix_for(op.name)
+
+
+@rule("op-version", "error", "op version above the delegate's maximum",
+      "convert with a converter that emits the older op version, or change the op's dtypes")
+def op_version(sg, profile):
+    for op in sg.operators:
+        limit = profile.ops.get(op.name)
+        if limit is not None and op.version > limit and not op.is_custom:
+            yield op, f"{op.name} version {op.version} is above the delegate's maximum {limit}"
+
+
+@rule("custom-op", "error", "custom op not in the delegate's allowlist",
+      "replace the custom op with builtin ops")
+def custom_op(sg, profile):
+    for op in sg.operators:
+        if op.is_custom and op.custom_code not in profile.custom_ops:
+            yield op, f"custom op {op.custom_code!r} is not one the delegate implements"
+
+
+@rule("stablehlo-composite", "error", "StableHLO composite not in the delegate's allowlist",
+      "lower the composite to builtin ops before conversion")
+def stablehlo_composite(sg, profile):
+    for op in sg.operators:
+        if op.name == "STABLEHLO_COMPOSITE" and op.options.get("name") not in profile.composites:
+            name = op.options.get("name", "?")
+            yield op, f"composite {name!r} is not one the delegate implements"
+
+
+@rule("relu-0-to-1", "error", "RELU_0_TO_1 (what clamp(x, 0, 1) becomes) has no GPU kernel",
+      "pass clamp-to-min-max: clamp as MINIMUM(MAXIMUM(x, 0), 1)")
+def relu_0_to_1(sg, profile):
+    for op in sg.operators:
+        if op.name == "RELU_0_TO_1":
+            yield op, "RELU_0_TO_1 is not supported; clamp(x, 0, 1) lowered to it"

@@ -1,0 +1,132 @@
+"""The GPU oracle: compile a .tflite GPU-only with the real LiteRT GPU delegate.
+
+ai-edge-litert's CompiledModel with ``HardwareAccelerator.GPU`` alone runs ML Drift, the
+delegate phones use today, here over WebGPU on Mesa's software Vulkan (lavapipe). A compile
+that succeeds means the delegate took every op; a failure lists "OP: reason" for each op it
+rejected on the native log. Each model is compiled in a child process: the native log is read
+from its stderr, and a crash or hang in native code cannot take the caller down.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+LAVAPIPE_ICD = "/usr/share/vulkan/icd.d/lvp_icd.json"
+_UNSUPPORTED_HEADER = "Following operations are not supported by GPU delegate:"
+_OP_LINE = re.compile(r"^([A-Z][A-Z0-9_]*(?:\([^)]*\))?): (.*)$")
+_SPLIT_LINE = re.compile(r"(\d+) operations will run on the GPU, and the remaining (\d+)")
+
+
+@dataclass
+class OracleVerdict:
+    """What the real delegate said about one model."""
+
+    path: str
+    status: str  # "accepted", "rejected" (ops left to the CPU), "load-failed", "crashed"
+    rejected: list[tuple[str, str]] = field(default_factory=list)  # (op, reason) from the log
+    gpu_ops: int | None = None  # ops in the delegated partition, when the log says
+    detail: str = ""
+
+    @property
+    def accepted(self) -> bool:
+        return self.status == "accepted"
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def environment() -> dict[str, str]:
+    env = dict(os.environ)
+    if "XDG_RUNTIME_DIR" not in env or not Path(env["XDG_RUNTIME_DIR"]).is_dir():
+        runtime = Path(tempfile.gettempdir()) / f"gpusafe-xdg-{os.getuid()}"
+        runtime.mkdir(mode=0o700, exist_ok=True)
+        env["XDG_RUNTIME_DIR"] = str(runtime)
+    if "VK_ICD_FILENAMES" not in env and Path(LAVAPIPE_ICD).exists():
+        env["VK_ICD_FILENAMES"] = LAVAPIPE_ICD
+    return env
+
+
+def unavailable_reason() -> str | None:
+    """None when the oracle can run here, else why not (for skips and CLI errors)."""
+    try:
+        import ai_edge_litert.compiled_model  # noqa: F401
+    except ImportError:
+        return "ai-edge-litert is not installed (pip install 'gpusafe[oracle]')"
+    icd = environment().get("VK_ICD_FILENAMES")
+    if not icd or not Path(icd).exists():
+        return f"no Vulkan driver: {LAVAPIPE_ICD} is missing (install Mesa >= 25 mesa-vulkan-drivers)"
+    return None
+
+
+def parse_log(log: str) -> tuple[list[tuple[str, str]], int | None]:
+    """Rejected (op, reason) pairs and the GPU op count from the delegate's native log."""
+    rejected: list[tuple[str, str]] = []
+    in_list = False
+    for line in log.splitlines():
+        if _UNSUPPORTED_HEADER in line:
+            in_list = True
+            continue
+        if in_list:
+            match = _OP_LINE.match(line.strip())
+            if match:
+                rejected.append((match.group(1), match.group(2).strip()))
+                continue
+            in_list = False
+    split = _SPLIT_LINE.search(log)
+    gpu_ops = int(split.group(1)) if split else (0 if "No operations will run on the GPU" in log else None)
+    return rejected, gpu_ops
+
+
+def _classify(path: str, returncode: int, stdout: str, stderr: str) -> OracleVerdict:
+    rejected, gpu_ops = parse_log(stderr)
+    try:
+        result = json.loads(stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        return OracleVerdict(path, "crashed", rejected, gpu_ops, f"exit code {returncode}")
+    if result["ok"]:
+        return OracleVerdict(path, "accepted", [], None, "")
+    message = result["error"]
+    if "not accelerated" in message:
+        return OracleVerdict(path, "rejected", rejected, gpu_ops, message)
+    reasons = [ln.strip() for ln in stderr.splitlines() if ln.startswith("ERROR:") and "litert" not in ln]
+    return OracleVerdict(path, "load-failed", rejected, gpu_ops, "; ".join(reasons) or message)
+
+
+def compile_gpu(path: str | Path, timeout: float = 120.0) -> OracleVerdict:
+    """Compile ``path`` GPU-only in a child process and report the delegate's verdict."""
+    cmd = [sys.executable, "-m", "gpusafe.oracle", str(path)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=environment())
+    except subprocess.TimeoutExpired:
+        return OracleVerdict(str(path), "crashed", detail=f"timed out after {timeout:.0f} s")
+    return _classify(str(path), proc.returncode, proc.stdout, proc.stderr)
+
+
+def compile_many(paths, workers: int = 2, timeout: float = 120.0) -> list[OracleVerdict]:
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(lambda p: compile_gpu(p, timeout), paths))
+
+
+def _worker(path: str) -> None:
+    from ai_edge_litert.compiled_model import CompiledModel
+    from ai_edge_litert.hardware_accelerator import HardwareAccelerator
+
+    try:
+        CompiledModel.from_file(path, hardware_accel=HardwareAccelerator.GPU)
+        result = {"ok": True}
+    except Exception as e:  # the native layer raises RuntimeError with its own text
+        result = {"ok": False, "error": " ".join(str(e).split())}
+    sys.stderr.flush()
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    _worker(sys.argv[1])

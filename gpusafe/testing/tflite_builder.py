@@ -1,0 +1,127 @@
+"""Write small .tflite models op by op with the LiteRT schema's object API.
+
+Used to build lint test corpora without a converter::
+
+    g = GraphBuilder()
+    x = g.input([1, 8, 8, 4])
+    y = g.op("ADD", [x, g.const(np.ones(4, np.float32))], [1, 8, 8, 4])
+    g.output(y)
+    g.save("add.tflite")
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import flatbuffers
+import numpy as np
+from ai_edge_litert import schema_py_generated as schema
+
+_TYPES = {
+    "float32": schema.TensorType.FLOAT32, "float16": schema.TensorType.FLOAT16,
+    "int32": schema.TensorType.INT32, "int64": schema.TensorType.INT64,
+    "bool": schema.TensorType.BOOL, "int8": schema.TensorType.INT8, "uint8": schema.TensorType.UINT8,
+    "float64": schema.TensorType.FLOAT64, "int16": schema.TensorType.INT16,
+}
+
+
+def options(type_name: str, **fields):
+    """(options type code, options object) for e.g. options("SoftmaxOptions", beta=2.0)."""
+    obj = getattr(schema, f"{type_name}T")()
+    for key, value in fields.items():
+        if not hasattr(obj, key):
+            raise AttributeError(f"{type_name} has no field {key!r}")
+        setattr(obj, key, value)
+    return getattr(schema.BuiltinOptions, type_name.removesuffix("T")), obj
+
+
+class GraphBuilder:
+    """One subgraph: inputs, constants, ops, outputs."""
+
+    def __init__(self):
+        self._tensors: list = []
+        self._buffers: list = [schema.BufferT()]
+        self._ops: list = []
+        self._opcodes: dict[tuple, int] = {}
+        self._inputs: list[int] = []
+        self._outputs: list[int] = []
+
+    def _tensor(self, shape, dtype: str, buffer: int = 0, signature=None) -> int:
+        t = schema.TensorT()
+        t.shape = [int(d) for d in shape]
+        t.type = _TYPES[dtype]
+        t.buffer = buffer
+        t.name = f"t{len(self._tensors)}"
+        if signature is not None:
+            t.shapeSignature = [int(d) for d in signature]
+        self._tensors.append(t)
+        return len(self._tensors) - 1
+
+    def input(self, shape, dtype: str = "float32", signature=None) -> int:
+        index = self._tensor(shape, dtype, signature=signature)
+        self._inputs.append(index)
+        return index
+
+    def const(self, value) -> int:
+        arr = np.asarray(value)
+        buf = schema.BufferT()
+        buf.data = np.frombuffer(arr.tobytes(), dtype=np.uint8) if arr.size else None
+        self._buffers.append(buf)
+        return self._tensor(arr.shape, str(arr.dtype), buffer=len(self._buffers) - 1)
+
+    def _opcode(self, name: str, version: int, custom_code: str | None) -> int:
+        code = getattr(schema.BuiltinOperator, name)
+        key = (code, version, custom_code)
+        return self._opcodes.setdefault(key, len(self._opcodes))
+
+    def op(self, name: str, inputs, out_shapes, out_dtypes="float32", *, version: int = 1,
+           opts=None, opts2=None, custom_code: str | None = None):
+        """Add an op; ``out_shapes`` is one shape or a list of shapes. Returns the output index(es)."""
+        many = bool(out_shapes) and isinstance(out_shapes[0], (list, tuple))
+        shapes = out_shapes if many else [out_shapes]
+        dtypes = out_dtypes if isinstance(out_dtypes, (list, tuple)) else [out_dtypes] * len(shapes)
+        outs = [self._tensor(s, d) for s, d in zip(shapes, dtypes)]
+        op = schema.OperatorT()
+        op.opcodeIndex = self._opcode(name, version, custom_code)
+        op.inputs = list(inputs)
+        op.outputs = outs
+        if opts is not None:
+            op.builtinOptionsType, op.builtinOptions = opts
+        if opts2 is not None:
+            op.builtinOptions2Type, op.builtinOptions2 = opts2
+        self._ops.append(op)
+        return outs if many else outs[0]
+
+    def set_versions(self, version: int) -> None:
+        """Give every op code ``version`` (to probe a delegate's version limits)."""
+        self._opcodes = {(code, version, custom): i for (code, _, custom), i in self._opcodes.items()}
+
+    def output(self, *indices: int) -> None:
+        self._outputs.extend(indices)
+
+    def build(self) -> bytes:
+        model = schema.ModelT()
+        model.version = 3
+        model.description = "gpusafe test model"
+        codes = sorted(self._opcodes.items(), key=lambda kv: kv[1])
+        model.operatorCodes = []
+        for (code, version, custom), _ in codes:
+            oc = schema.OperatorCodeT()
+            oc.builtinCode = code
+            oc.deprecatedBuiltinCode = min(code, schema.BuiltinOperator.PLACEHOLDER_FOR_GREATER_OP_CODES)
+            oc.version = version
+            oc.customCode = custom
+            model.operatorCodes.append(oc)
+        sg = schema.SubGraphT()
+        sg.tensors, sg.operators = self._tensors, self._ops
+        sg.inputs, sg.outputs = self._inputs, self._outputs
+        model.subgraphs = [sg]
+        model.buffers = self._buffers
+        builder = flatbuffers.Builder(1024)
+        builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+        return bytes(builder.Output())
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.write_bytes(self.build())
+        return path

@@ -1,0 +1,11 @@
+import pytest
+
+from gpusafe import oracle
+
+
+@pytest.fixture(scope="session")
+def oracle_available():
+    reason = oracle.unavailable_reason()
+    if reason:
+        pytest.skip(f"GPU oracle unavailable: {reason}")
+    return True
