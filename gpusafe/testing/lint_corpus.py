@@ -265,6 +265,9 @@ CASES["mirror_pad_symmetric"] = lambda: with_const("MIRROR_PAD", np.array([[0, 0
 CASES["select_v2_same_shape"] = lambda: select("SELECT_V2", X, X)
 CASES["select_v2_broadcast_then"] = lambda: select("SELECT_V2", X, [1, 1, 1, 4])
 CASES["select_same_shape"] = lambda: select("SELECT", X, X)
+CASES["select_v2_int32"] = lambda: select("SELECT_V2", X, X, "int32")
+CASES["select_v2_int64"] = lambda: select("SELECT_V2", X, X, "int64")
+CASES["select_bool"] = lambda: select("SELECT", X, X, "bool")
 CASES["where"] = lambda: where()
 CASES["less_then_cast"] = lambda: compare_then("LESS", "CAST")
 CASES["greater_then_select"] = lambda: compare_then("GREATER", "SELECT_V2")
@@ -280,11 +283,11 @@ def padv2() -> GraphBuilder:
     return g
 
 
-def select(op, then_shape, else_shape) -> GraphBuilder:
+def select(op, then_shape, else_shape, dtype="float32") -> GraphBuilder:
     g = GraphBuilder()
     cond = g.input(X, "bool")
-    a, b = g.input(then_shape), g.input(else_shape)
-    g.output(g.op(op, [cond, a, b], X))
+    a, b = g.input(then_shape, dtype), g.input(else_shape, dtype)
+    g.output(g.op(op, [cond, a, b], X, dtype))
     return g
 
 
@@ -599,6 +602,20 @@ def input_is_output() -> GraphBuilder:
     x = g.input(X)
     g.output(g.op("ADD", [x, x], X), x)
     return g
+
+
+def same_input(op: str, out=X, out_dtype="float32", **kw) -> GraphBuilder:
+    g = GraphBuilder()
+    x = g.input(X)
+    g.output(g.op(op, [x, x], out, out_dtype, **kw))
+    return g
+
+
+for _op in ("SUB", "DIV", "MAXIMUM", "MUL", "POW"):
+    CASES[f"{_op.lower()}_same_input"] = lambda _op=_op: same_input(_op)
+CASES["less_same_input"] = lambda: same_input("LESS", out_dtype="bool")
+CASES["concat_same_input"] = lambda: same_input("CONCATENATION", [1, 8, 8, 8],
+                                                opts=options("ConcatenationOptions", axis=3))
 
 
 def build_corpus(directory: str | Path, names=None) -> dict[str, Path]:

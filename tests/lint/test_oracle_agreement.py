@@ -14,26 +14,48 @@ from gpusafe.lint import RULES, lint_file
 from gpusafe.oracle import compile_many
 from gpusafe.testing.lint_corpus import CASES, build_corpus
 
+# The torch corpus' names, without importing torch where the convert extra is absent.
+TORCH_NAMES = ["t_argmax", "t_attention_4d", "t_cat", "t_clamp01", "t_clamp_range", "t_conv_relu", "t_cumsum",
+               "t_expand", "t_gelu_erf", "t_gelu_tanh", "t_grid_sample", "t_index_select", "t_interpolate",
+               "t_inverse_sigmoid", "t_layer_norm", "t_linear_sigmoid", "t_matmul_5d", "t_mean", "t_pow2",
+               "t_softmax", "t_stack", "t_stack_5d", "t_sub_scalar", "t_sub_self", "t_topk", "t_where_scalar"]
+
 pytestmark = pytest.mark.oracle
 # Rules no ML Drift corpus model can trigger: other profiles' rules, and the warning-only hazard
 # (the real delegate compiles fan-outs; phones miscompute them).
 NOT_MLDRIFT = {"banned-op", "slice-rank", "classic-broadcast", "classic-cast", "stablehlo-composite"}
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory, oracle_available):
-    paths = build_corpus(tmp_path_factory.mktemp("lint-corpus"))
+def lint_and_compile(paths: dict):
     verdicts = dict(zip(paths, compile_many(list(paths.values()))))
     return {name: (lint_file(path, "mldrift"), verdicts[name]) for name, path in paths.items()}
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory, oracle_available):
+    return lint_and_compile(build_corpus(tmp_path_factory.mktemp("lint-corpus")))
+
+
+@pytest.fixture(scope="module")
+def torch_corpus(tmp_path_factory, oracle_available):
+    pytest.importorskip("litert_torch", reason="the torch corpus needs the convert extra")
+    from gpusafe.testing.torch_corpus import build_torch_corpus
+
+    return lint_and_compile(build_torch_corpus(tmp_path_factory.mktemp("torch-corpus")))
 
 
 def test_corpus_is_large_enough():
     assert len(CASES) >= 80
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_lint_verdict_equals_delegate(corpus, name):
-    report, verdict = corpus[name]
+def test_torch_names_match_the_torch_corpus():
+    pytest.importorskip("torch")
+    from gpusafe.testing.torch_corpus import TORCH_CASES
+
+    assert sorted(TORCH_CASES) == TORCH_NAMES
+
+
+def assert_agreement(report, verdict):
     assert verdict.status != "crashed", verdict.detail
     errors = [f for f in report.findings if f.severity == "error"]
     assert report.gpu_ready == verdict.accepted, (
@@ -43,6 +65,16 @@ def test_lint_verdict_equals_delegate(corpus, name):
         assert {f.op for f in errors} == {op for op, _ in verdict.rejected}
         if verdict.gpu_ops is not None:
             assert report.partition.gpu_ops == verdict.gpu_ops
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_lint_verdict_equals_delegate(corpus, name):
+    assert_agreement(*corpus[name])
+
+
+@pytest.mark.parametrize("name", sorted(TORCH_NAMES))
+def test_lint_verdict_equals_delegate_on_converted_models(torch_corpus, name):
+    assert_agreement(*torch_corpus[name])
 
 
 def test_corpus_covers_every_mldrift_rule(corpus):

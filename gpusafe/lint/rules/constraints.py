@@ -179,3 +179,16 @@ def classic_cast(sg, profile):
         src, dst = input_at(sg, op, 0), sg.tensor(op.outputs[0]) if op.outputs else None
         if src is not None and dst is not None and (src.dtype, dst.dtype) not in allowed:
             yield op, f"CAST {src.dtype} -> {dst.dtype} is not supported by the classic delegate"
+
+
+SAME_INPUT_OK = frozenset({"ADD", "MUL", "CONCATENATION"})
+
+
+@rule("identical-inputs", "error", "one tensor fed to two inputs of the same op (ML Drift takes it only for "
+      "ADD, MUL and CONCATENATION; BATCH_MATMUL and SELECT_V2 crash its compiler)",
+      "rewrite the op on one input (x - x -> 0, max(x, x) -> x, x @ x.T via an explicit copy)")
+def identical_inputs(sg, profile):
+    for op in sg.operators:
+        runtime = [i for i in op.inputs if i >= 0 and not (sg.tensor(i) and sg.tensor(i).is_constant)]
+        if op.name not in SAME_INPUT_OK and len(runtime) != len(set(runtime)):
+            yield op, f"{op.name} reads the same tensor on two inputs; the delegate refuses that"

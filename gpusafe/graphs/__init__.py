@@ -1,0 +1,1 @@
+"""Model capture and factories (needs the `convert` extra: torch, transformers)."""
