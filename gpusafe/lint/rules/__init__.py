@@ -47,5 +47,8 @@ def input_at(sg: Subgraph, op: Operator, position: int):
     return sg.tensor(op.inputs[position]) if position < len(op.inputs) else None
 
 
-# Rule families register themselves on import.
-from gpusafe.lint.rules import constraints, hazards, ops, tensors  # noqa: E402,F401
+# Rule families register themselves on import, in the order reports and `gpusafe rules` list them.
+from gpusafe.lint.rules import ops  # noqa: E402,F401,I001
+from gpusafe.lint.rules import tensors  # noqa: E402,F401
+from gpusafe.lint.rules import constraints  # noqa: E402,F401
+from gpusafe.lint.rules import hazards  # noqa: E402,F401

@@ -25,7 +25,7 @@ OP_FIXES = {
     "PACK": "concatenate reshaped inputs instead (pass stack-to-cat)",
     "CAST": "keep the graph in float; compute indices with FLOOR (pass grid-sample, separable variant)",
 }
-GENERIC_FIX = "replace the op with supported ones before conversion (see docs/authoring.md)"
+GENERIC_FIX = "express the op with ops the delegate supports before conversion"
 
 
 def fix_for(op_name: str) -> str:

@@ -1,0 +1,73 @@
+"""Lint speed: a full-size D-FINE conversion and the whole oracle corpus; writes docs/lint-performance.md.
+
+    .venv/bin/python benchmarks/naive_dfine.py --preset l --size 640 --out out/naive_dfine_l_640.tflite
+    .venv/bin/python benchmarks/lint_bench.py out/naive_dfine_l_640.tflite
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from gpusafe.lint import lint_file, read_model
+from gpusafe.testing.lint_corpus import build_corpus
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "lint-performance.md"
+
+
+def median_seconds(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("models", nargs="*", type=Path, help="large .tflite files to time")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--oracle", action="store_true", help="also time the GPU oracle on the corpus")
+    args = parser.parse_args()
+
+    rows = []
+    for path in args.models:
+        view = read_model(path)
+        rows.append((f"`{path.name}` ({path.stat().st_size / 1e6:.0f} MB, {view.op_count} ops)",
+                     median_seconds(lambda p=path: read_model(p), args.repeats),
+                     median_seconds(lambda p=path: lint_file(p), args.repeats)))
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = list(build_corpus(tmp).values())
+        rows.append((f"oracle corpus ({len(paths)} models, together)",
+                     median_seconds(lambda: [read_model(p) for p in paths], args.repeats),
+                     median_seconds(lambda: [lint_file(p) for p in paths], args.repeats)))
+        oracle_line = ""
+        if args.oracle:
+            from gpusafe.oracle import compile_many
+
+            seconds = median_seconds(lambda: compile_many(paths), 1)
+            oracle_line = (f"\nFor comparison, compiling the same corpus GPU-only on the real delegate "
+                           f"(`gpusafe oracle`, 2 workers) took {seconds:.1f} s.\n")
+
+    table = ["| model | read (s) | read + lint (s) |", "|---|---|---|"]
+    table += [f"| {name} | {read:.3f} | {lint:.3f} |" for name, read, lint in rows]
+    text = "\n".join([
+        "# Lint performance", "",
+        "Written by `benchmarks/lint_bench.py`; medians of "
+        f"{args.repeats} runs on {platform.machine()} ({platform.python_version()}), "
+        "2 cores, no GPU. `read` parses the flatbuffer into the model view (no tensor data is copied "
+        "except small constants); `lint` adds every rule of the mldrift profile and the partition summary.",
+        "", *table, oracle_line,
+        "Reproduce:", "", "```", *[ln.strip() for ln in __doc__.splitlines()[2:] if ln.strip()], "```",
+    ])
+    print(text)
+    DOC.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
