@@ -510,7 +510,8 @@ CASES["pad_runtime_paddings"] = lambda: with_runtime("PAD", [4, 2], "int32", [1,
 CASES["topk_runtime_k"] = lambda: topk(runtime_k=True)
 CASES["topk_int64_indices"] = lambda: topk(index_dtype="int64")
 CASES["topk_4d"] = lambda: topk(shape=[1, 2, 3, 64])
-CASES["gather_5d_table"] = lambda: gather([1, 2, 3, 16, 4], [10], [1, 2, 3, 10, 4], opts=options("GatherOptions", axis=3))
+CASES["gather_5d_table"] = lambda: gather([1, 2, 3, 16, 4], [10], [1, 2, 3, 10, 4],
+                                          opts=options("GatherOptions", axis=3))
 CASES["gather_scalar_index"] = lambda: gather([64, 4], [], [4])
 CASES["select_const_scalar_else"] = lambda: select_scalar_else()
 CASES["select_broadcast_cond"] = lambda: select_broadcast_cond()

@@ -80,7 +80,7 @@ class GraphBuilder:
         many = bool(out_shapes) and isinstance(out_shapes[0], (list, tuple))
         shapes = out_shapes if many else [out_shapes]
         dtypes = out_dtypes if isinstance(out_dtypes, (list, tuple)) else [out_dtypes] * len(shapes)
-        outs = [self._tensor(s, d) for s, d in zip(shapes, dtypes)]
+        outs = [self._tensor(s, d) for s, d in zip(shapes, dtypes, strict=True)]
         op = schema.OperatorT()
         op.opcodeIndex = self._opcode(name, version, custom_code)
         op.inputs = list(inputs)

@@ -27,7 +27,7 @@ NOT_MLDRIFT = {"banned-op", "slice-rank", "classic-broadcast", "classic-cast", "
 
 
 def lint_and_compile(paths: dict):
-    verdicts = dict(zip(paths, compile_many(list(paths.values()))))
+    verdicts = dict(zip(paths, compile_many(list(paths.values())), strict=True))
     return {name: (lint_file(path, "mldrift"), verdicts[name]) for name, path in paths.items()}
 
 

@@ -47,6 +47,20 @@ def input_at(sg: Subgraph, op: Operator, position: int):
     return sg.tensor(op.inputs[position]) if position < len(op.inputs) else None
 
 
+def first_tensor(sg: Subgraph, op: Operator, predicate):
+    """The first of the op's inputs and outputs that matches ``predicate``, or None."""
+    return next((t for t in sg.op_inputs(op) + sg.op_outputs(op) if predicate(t)), None)
+
+
+def first_input_at(sg: Subgraph, op: Operator, positions, predicate):
+    """(position, tensor) of the first input at ``positions`` that matches ``predicate``, or None."""
+    for position in positions:
+        t = input_at(sg, op, position)
+        if t is not None and predicate(t):
+            return position, t
+    return None
+
+
 # Rule families register themselves on import, in the order reports and `gpusafe rules` list them.
 from gpusafe.lint.rules import ops  # noqa: E402,F401,I001
 from gpusafe.lint.rules import tensors  # noqa: E402,F401

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from gpusafe.lint.rules import input_at, rule, runtime_inputs
+from gpusafe.lint.rules import first_input_at, input_at, rule, runtime_inputs
 
 ELEMENTWISE_BINARY = frozenset({"ADD", "SUB", "MUL", "DIV", "MAXIMUM", "MINIMUM", "POW",
                                 "SQUARED_DIFFERENCE", "FLOOR_DIV", "FLOOR_MOD", "ATAN2"})
@@ -112,16 +112,12 @@ def scalar_operand(sg, profile):
       "fold the operand to a constant (pass fold-constants), or feed the op a runtime tensor")
 def operand_kind(sg, profile):
     for op in sg.operators:
-        for position in MUST_BE_CONSTANT.get(op.name, ()):
-            t = input_at(sg, op, position)
-            if t is not None and not t.is_constant:
-                yield op, f"{op.name} input {position} must be a constant; it is computed at run time"
-                break
-        for position in MUST_BE_RUNTIME.get(op.name, ()):
-            t = input_at(sg, op, position)
-            if t is not None and t.is_constant:
-                yield op, f"{op.name} input {position} must be a runtime tensor; it is a constant"
-                break
+        hit = first_input_at(sg, op, MUST_BE_CONSTANT.get(op.name, ()), lambda t: not t.is_constant)
+        if hit:
+            yield op, f"{op.name} input {hit[0]} must be a constant; it is computed at run time"
+        hit = first_input_at(sg, op, MUST_BE_RUNTIME.get(op.name, ()), lambda t: t.is_constant)
+        if hit:
+            yield op, f"{op.name} input {hit[0]} must be a runtime tensor; it is a constant"
 
 
 @rule("cumsum-type", "error", "CUMSUM on the GPU takes float input only",

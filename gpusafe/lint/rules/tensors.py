@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gpusafe.lint.profiles import FLOATS
-from gpusafe.lint.rules import input_at, rule
+from gpusafe.lint.rules import first_input_at, first_tensor, rule
 
 WIDE_TYPES = frozenset({"int64", "float64", "uint64", "complex64", "complex128"})
 
@@ -28,20 +28,18 @@ INT32_PARAMS = {"TRANSPOSE": (1,), "RESHAPE": (1,), "SUM": (1,), "MEAN": (1,), "
       "fold the extra axis into batch (passes in gpusafe.rewrites keep attention and sampling <= 4-D)")
 def rank(sg, profile):
     for op in sg.operators:
-        for t in sg.op_inputs(op) + sg.op_outputs(op):
-            if t.rank > profile.max_rank:
-                yield op, f"{t.label} is {t.rank}-D {list(t.shape)}; the delegate takes <= {profile.max_rank}-D"
-                break
+        t = first_tensor(sg, op, lambda t: t.rank > profile.max_rank)
+        if t is not None:
+            yield op, f"{t.label} is {t.rank}-D {list(t.shape)}; the delegate takes <= {profile.max_rank}-D"
 
 
 @rule("int64-tensor", "error", "an int64 or float64 runtime tensor",
       "pass int64-to-int32 for indices; pass fold-constants for float64 constant math")
 def int64_tensor(sg, profile):
     for op in sg.operators:
-        for t in sg.op_inputs(op) + sg.op_outputs(op):
-            if not t.is_constant and t.dtype in WIDE_TYPES:
-                yield op, f"{t.label} is {t.dtype}; the delegate takes float32/float16 (int32, bool for some ops)"
-                break
+        t = first_tensor(sg, op, lambda t: not t.is_constant and t.dtype in WIDE_TYPES)
+        if t is not None:
+            yield op, f"{t.label} is {t.dtype}; the delegate takes float32/float16 (int32, bool for some ops)"
 
 
 @rule("tensor-type", "error", "a runtime tensor type this op does not take on the GPU",
@@ -55,10 +53,10 @@ def tensor_type(sg, profile):
             allowed.add("int32")
         if op.name in profile.bool_ops:
             allowed.add("bool")
-        for t in sg.op_inputs(op) + sg.op_outputs(op):
-            if not t.is_constant and t.dtype not in allowed and t.dtype not in WIDE_TYPES:
-                yield op, f"{op.name} does not take {t.dtype} tensors on the GPU ({t.label})"
-                break
+        ok = allowed | WIDE_TYPES  # wide types have their own rule
+        t = first_tensor(sg, op, lambda t, ok=ok: not t.is_constant and t.dtype not in ok)
+        if t is not None:
+            yield op, f"{op.name} does not take {t.dtype} tensors on the GPU ({t.label})"
 
 
 @rule("dynamic-shape", "error", "a runtime value decides a tensor shape: the whole model fails delegation",
@@ -69,19 +67,16 @@ def dynamic_shape(sg, profile):
         if op.name in ALWAYS_DYNAMIC:
             yield op, f"{op.name} has a data-dependent output shape"
             continue
-        for position in SHAPE_PARAMS.get(op.name, ()):
-            t = input_at(sg, op, position)
-            if t is not None and not t.is_constant:
-                yield op, f"{op.name} input {position} ({t.describe()}) is computed at run time, so the output shape is dynamic"
-                break
+        hit = first_input_at(sg, op, SHAPE_PARAMS.get(op.name, ()), lambda t: not t.is_constant)
+        if hit:
+            position, t = hit
+            yield op, f"{op.name} input {position} ({t.describe()}) is computed at run time: dynamic output shape"
 
 
 @rule("param-int32", "error", "a shape, perm, axes or begin/end constant that is not int32",
       "pass int64-to-int32")
 def param_int32(sg, profile):
     for op in sg.operators:
-        for position in INT32_PARAMS.get(op.name, ()):
-            t = input_at(sg, op, position)
-            if t is not None and t.is_constant and t.dtype != "int32":
-                yield op, f"{op.name} input {position} is a {t.dtype} constant; the delegate reads it as int32"
-                break
+        hit = first_input_at(sg, op, INT32_PARAMS.get(op.name, ()), lambda t: t.is_constant and t.dtype != "int32")
+        if hit:
+            yield op, f"{op.name} input {hit[0]} is a {hit[1].dtype} constant; the delegate reads it as int32"
