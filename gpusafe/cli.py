@@ -66,6 +66,27 @@ def cmd_oracle(args) -> int:
     return EXIT_OK if all(v.accepted for v in verdicts) else EXIT_FINDINGS
 
 
+def cmd_convert(args) -> int:
+    from gpusafe.export.pipeline import convert_detector
+    from gpusafe.graphs.dfine import DetectorOutputs, load_dfine
+
+    source = {"weights": str(args.weights)} if args.weights else {"preset": args.preset, "seed": args.seed}
+    model = DetectorOutputs(load_dfine(args.preset, weights=args.weights, seed=args.seed))
+    report = convert_detector(model, args.size, args.out, profile=args.profile, seed=args.seed,
+                              description={"family": "d-fine", **source})
+    passes = report.pop("_pass_report")
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return EXIT_OK
+    cpu = report["cpu_check"]["max_abs_error"]
+    print(f"wrote {report['tflite']['path']} ({report['tflite']['bytes'] / 1e6:.1f} MB, {report['tflite']['ops']} ops) "
+          f"and {args.out}/report.json")
+    print(passes.text())
+    print(f"  CPU interpreter vs PyTorch: logits max |err| {cpu['logits']:.2g}, boxes {cpu['boxes']:.2g}")
+    print(f"  lint: {report['lint']['summary']} (gpusafe lint {report['tflite']['path']} lists each finding)")
+    return EXIT_OK
+
+
 def cmd_rules(args) -> int:
     from gpusafe.lint import PROFILES, RULES
 
@@ -113,6 +134,22 @@ def build_parser() -> argparse.ArgumentParser:
     oracle.add_argument("--json", action="store_true")
     oracle.add_argument("--timeout", type=float, default=300.0, help="seconds per model (default 300)")
     oracle.set_defaults(func=cmd_oracle)
+
+    convert = sub.add_parser("convert", help="capture, rewrite and convert a detector to .tflite",
+                             description="Capture with torch.export, run gpusafe's passes (each checked "
+                                         "numerically), convert with litert-torch, check the result on the LiteRT "
+                                         "CPU interpreter against PyTorch, and lint it.")
+    convert.add_argument("family", choices=["dfine"], help="model family")
+    source = convert.add_mutually_exclusive_group()
+    source.add_argument("--preset", default="s", choices=["n", "s", "m", "l", "x", "tiny"],
+                        help="D-FINE size, random weights (default: s)")
+    source.add_argument("--weights", metavar="DIR", help="a D-FINE directory saved by transformers' save_pretrained")
+    convert.add_argument("--size", type=int, default=640, help="square input size (default 640)")
+    convert.add_argument("--profile", choices=["mldrift", "classic", "strict"], default="mldrift")
+    convert.add_argument("--seed", type=int, default=0, help="random init and sample input seed")
+    convert.add_argument("--out", required=True, metavar="DIR", help="writes DIR/model.tflite and DIR/report.json")
+    convert.add_argument("--json", action="store_true", help="print report.json instead of the summary")
+    convert.set_defaults(func=cmd_convert)
 
     rules = sub.add_parser("rules", help="list lint rules and profiles")
     rules.add_argument("--json", action="store_true")

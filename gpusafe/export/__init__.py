@@ -1,0 +1,1 @@
+"""Conversion to .tflite (litert-torch) and checks of the result (LiteRT CPU interpreter)."""

@@ -1,0 +1,25 @@
+"""Capture a model as a torch.fx graph with torch.export: eval mode, non-strict, static shapes."""
+
+from __future__ import annotations
+
+import torch
+from torch.export import ExportedProgram
+from torch.fx import GraphModule
+
+from gpusafe.errors import GpusafeError
+
+
+def capture(model: torch.nn.Module, example_inputs: tuple) -> ExportedProgram:
+    """torch.export the model in eval mode with the example inputs' shapes fixed."""
+    model = model.eval()
+    try:
+        with torch.no_grad():
+            return torch.export.export(model, tuple(example_inputs), strict=False)
+    except Exception as e:  # torch.export raises many types; the user needs the first line
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise GpusafeError(f"torch.export could not capture {type(model).__name__}: {first}") from None
+
+
+def capture_graph_module(model: torch.nn.Module, example_inputs: tuple) -> GraphModule:
+    """The captured program as a plain GraphModule (parameters as attributes) for the passes."""
+    return capture(model, example_inputs).module()

@@ -1,0 +1,134 @@
+"""Each pass on a small module: the targeted ops disappear, outputs stay within the promise,
+and (converted with litert-torch) the lint finding the pass fixes is gone."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from gpusafe.export.litert import convert_to_tflite
+from gpusafe.graphs.capture import capture_graph_module
+from gpusafe.lint import lint_file
+from gpusafe.passes import DEFAULT_PASSES, PassManager, op_histogram
+from gpusafe.testing.torch_corpus import Lambda
+
+
+def run(fn, inputs, passes):
+    gm = capture_graph_module(Lambda(fn), inputs)
+    before = op_histogram(gm)
+    gm, report = PassManager(passes, inputs).run(gm)
+    assert report.max_abs_error <= max(r.atol or 0.0 for r in report.records)
+    return gm, before, op_histogram(gm), report
+
+
+def lint_ops(gm, inputs, tmp_path):
+    return lint_file(convert_to_tflite(gm, inputs, tmp_path / "m.tflite")).op_histogram
+
+
+X = (torch.randn(1, 8, 8, 4),)
+
+
+def test_stack_to_cat(tmp_path):
+    inputs = (torch.randn(1, 16, 4), torch.randn(1, 16, 4))
+    gm, before, after, report = run(lambda a, b: torch.stack([a, b], dim=-1) * 2, inputs, ["stack-to-cat"])
+    assert before["aten.stack.default"] == 1 and "aten.stack.default" not in after
+    assert after["aten.cat.default"] == 1 and report.records[0].changed == 1
+    assert "PACK" not in lint_ops(gm, inputs, tmp_path)
+
+
+def test_pow_to_mul_only_for_small_integer_exponents():
+    gm, before, after, report = run(lambda x: x ** 2 + x ** 3 + x ** 2.5, X, ["pow-to-mul"])
+    assert before["aten.pow.Tensor_Scalar"] == 3 and after["aten.pow.Tensor_Scalar"] == 1
+    assert report.records[0].matched == 2 and report.records[0].max_abs_error == 0
+
+
+@pytest.mark.parametrize("fn", [lambda x: torch.clamp(x, 0, 1), lambda x: x.clamp(min=0.0, max=1.0),
+                                lambda x: F.hardtanh(x, 0.0, 1.0)], ids=["clamp", "clamp_kw", "hardtanh"])
+def test_clamp_to_min_max(fn, tmp_path):
+    inputs = (torch.randn(1, 8, 8, 4) * 3,)
+    gm, _, _, report = run(fn, inputs, ["clamp-to-min-max"])
+    assert report.records[0].changed == 1 and report.max_abs_error == 0
+    ops = lint_ops(gm, inputs, tmp_path)
+    assert "RELU_0_TO_1" not in ops and {"MAXIMUM", "MINIMUM"} <= set(ops)
+
+
+def test_clamp_with_other_bounds_is_left_alone():
+    _, _, _, report = run(lambda x: torch.clamp(x, -1, 1), X, ["clamp-to-min-max"])
+    assert report.records[0].changed == 0
+
+
+@pytest.mark.parametrize("dim", [-1, 1])
+def test_sort_to_topk(dim, tmp_path):
+    inputs = (torch.randn(1, 32, 6),)
+    gm, before, after, report = run(lambda x: torch.topk(x, 4, dim=dim).values.sum() + torch.topk(x, 4, dim=dim)[1],
+                                    inputs, ["sort-to-topk"])
+    assert "aten.topk.default" not in after and after["tfl.topk_v2.default"] >= 1
+    assert report.max_abs_error == 0
+    ops = lint_ops(gm, inputs, tmp_path)
+    assert "STABLEHLO_SORT" not in ops and "TOPK_V2" in ops
+
+
+def test_descending_sort_becomes_topk():
+    _, _, after, report = run(lambda x: torch.sort(x, dim=-1, descending=True).values, (torch.randn(2, 9),),
+                              ["sort-to-topk"])
+    assert "aten.sort.default" not in after and report.max_abs_error == 0
+
+
+def test_expand_to_broadcast(tmp_path):
+    inputs = (torch.randn(1, 1, 1, 4), torch.randn(1, 8, 8, 4))
+    gm, before, after, report = run(lambda a, b: a.expand(1, 8, 8, 4) * b, inputs, ["expand-to-broadcast"])
+    assert before["aten.expand.default"] == 1 and "aten.expand.default" not in after
+    assert "BROADCAST_TO" not in lint_ops(gm, inputs, tmp_path)
+
+
+def test_expand_feeding_a_non_broadcasting_op_stays():
+    _, _, after, report = run(lambda a: a.expand(2, 4).sum(0), (torch.randn(1, 4),), ["expand-to-broadcast"])
+    assert report.records[0].matched == 1 and report.records[0].changed == 0
+
+
+class WithConstants(torch.nn.Module):
+    """A float64 sine table (what stops litert-torch on D-FINE) and a float-max sentinel."""
+
+    def forward(self, x):
+        omega = 1.0 / 10000.0 ** (torch.arange(4, dtype=torch.float64) / 4)
+        table = torch.outer(torch.arange(8, dtype=torch.float64), omega).sin().float()
+        sentinel = torch.where(torch.arange(4) < 2, 0.0, torch.finfo(torch.float32).max)
+        return x + table, torch.sigmoid(x.sum(-1, keepdim=True) + sentinel)
+
+
+def test_fold_constants_removes_float64_math_and_clamps_sentinels(tmp_path):
+    inputs = (torch.randn(1, 8, 4),)
+    gm = capture_graph_module(WithConstants(), inputs)
+    gm, report = PassManager(["drop-asserts", "fold-constants"], inputs).run(gm)
+    after = op_histogram(gm)
+    assert not any(op.startswith(("aten.pow", "aten.sin", "aten.arange", "aten.outer")) for op in after)
+    buffers = dict(gm.named_buffers())
+    assert all(b.dtype != torch.float64 for b in buffers.values())
+    assert max(float(b.abs().max()) for b in buffers.values() if b.is_floating_point()) <= 65504
+    assert report.records[1].name == "fold-constants" and report.records[1].changed >= 2
+    assert report.max_abs_error <= 1e-4
+    lint_ops(gm, inputs, tmp_path)  # converts: no f64 pow left to legalize
+
+
+def test_drop_asserts():
+    gm, before, after, report = run(lambda x: x.double().float() * 2, X, ["drop-asserts"])
+    assert before["aten._assert_tensor_metadata.default"] >= 1 and report.records[0].changed >= 1
+    assert not any("assert" in op for op in after)
+
+
+def test_int64_to_int32():
+    gm, before, after, report = run(lambda x: x + torch.arange(4).reshape(1, 4).float(), (torch.randn(3, 4),),
+                                    ["drop-asserts", "int64-to-int32"])
+    arange = [n for n in gm.graph.nodes if "arange" in str(n.target)]
+    assert arange and all(n.kwargs.get("dtype") == torch.int32 for n in arange)
+    assert report.max_abs_error == 0
+
+
+def test_default_pipeline_on_a_small_detector_like_module():
+    def head(x):
+        boxes = torch.stack([x[..., 0], x[..., 1]], -1).clamp(0, 1)
+        scores, index = torch.topk(x.sigmoid().amax(-1), 3, dim=1)
+        return boxes ** 2, scores, index
+
+    _, _, after, report = run(head, (torch.randn(1, 10, 4),), DEFAULT_PASSES)
+    assert report.max_abs_error == 0
+    assert not {"aten.stack.default", "aten.topk.default", "aten.pow.Tensor_Scalar"} & set(after)
