@@ -61,15 +61,12 @@ def dfine_config(preset: str, num_labels: int | None = None) -> DFineConfig:
     if preset not in PRESETS:
         raise GpusafeError(f"unknown D-FINE preset {preset!r} (choose from {', '.join(PRESETS)})")
     top, backbone = PRESETS[preset]
-    config = DFineConfig(num_labels=80)
+    # Top-level fields go through the constructor: it derives head_dim and validates the rest.
+    config = DFineConfig(**{"num_labels": 80, **top, **({"num_labels": num_labels} if num_labels else {})})
     for key, value in {**_COMMON_BACKBONE, **backbone}.items():
         setattr(config.backbone_config, key, value)
     if "out_indices" in backbone:
         config.backbone_config.out_features = [f"stage{i}" for i in backbone["out_indices"]]
-    for key, value in top.items():
-        setattr(config, key, value)
-    if num_labels is not None:
-        config.num_labels = num_labels
     return config
 
 

@@ -1,0 +1,100 @@
+"""D-FINE and RT-DETR v2 from tiny configs, end to end: capture, passes, litert-torch, CPU interpreter."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="conversion needs the convert extra")
+pytest.importorskip("litert_torch", reason="conversion needs the convert extra")
+
+from gpusafe.export.verify import detection_errors, match_queries  # noqa: E402
+from gpusafe.lint import lint_file  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="session")
+def dfine_dir(tmp_path_factory):
+    """A tiny D-FINE saved the way users hand us real weights: save_pretrained into a directory."""
+    from gpusafe.graphs.dfine import load_dfine
+
+    directory = tmp_path_factory.mktemp("dfine-weights")
+    load_dfine("tiny", seed=3).save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def converted(dfine_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("dfine-converted")
+    proc = subprocess.run([sys.executable, "-m", "gpusafe", "convert", "dfine", "--weights", str(dfine_dir),
+                           "--size", "320", "--out", str(out)], capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out, proc
+
+
+def test_convert_writes_model_and_report(converted):
+    out, proc = converted
+    report = json.loads((out / "report.json").read_text())
+    assert report["schema"] == "gpusafe.convert/1" and report["model"]["weights"]
+    assert (out / "model.tflite").stat().st_size == report["tflite"]["bytes"]
+    assert "capturing with torch.export" in proc.stderr and "converting with litert-torch" in proc.stderr
+    assert "ops on GPU" in proc.stdout and "CPU interpreter vs PyTorch" in proc.stdout
+    names = [p["name"] for p in report["passes"]["passes"]]
+    assert {"drop-asserts", "fold-constants", "sort-to-topk", "clamp-to-min-max"} <= set(names)
+
+
+def test_cpu_interpreter_matches_pytorch(converted, dfine_dir):
+    from gpusafe.export.litert import run_tflite
+    from gpusafe.graphs.dfine import DetectorOutputs, load_dfine
+
+    out, _ = converted
+    model = DetectorOutputs(load_dfine(weights=dfine_dir))
+    image = torch.rand(1, 3, 320, 320, generator=torch.Generator().manual_seed(7))  # not the capture sample
+    with torch.no_grad():
+        reference = [t.numpy() for t in model(image)]
+    logits_error, boxes_error = detection_errors(reference, run_tflite(out / "model.tflite", [image.numpy()]))
+    assert logits_error <= 1e-3 and boxes_error <= 1e-4
+
+
+def test_converted_model_is_free_of_what_the_passes_fix(converted):
+    out, _ = converted
+    report = lint_file(out / "model.tflite")
+    ops = report.op_histogram
+    assert not {"STABLEHLO_SORT", "STABLEHLO_COMPARE", "RELU_0_TO_1", "PACK"} & set(ops)
+    assert "TOPK_V2" in ops
+    # what is left is the deformable sampling (GATHER_ND, 5-D tensors): the next passes' job
+    assert any(f.op == "GATHER_ND" for f in report.findings)
+
+
+def test_match_queries_undoes_a_permutation():
+    rng = np.random.default_rng(0)
+    logits, boxes = rng.random((1, 6, 3)), rng.random((1, 6, 4))
+    order = rng.permutation(6)
+    assert (match_queries([logits, boxes], [logits[:, order], boxes[:, order]]) == np.argsort(order)).all()
+
+
+def test_passes_are_model_agnostic_on_rt_detr_v2(tmp_path):
+    from transformers import RTDetrV2Config, RTDetrV2ForObjectDetection
+
+    from gpusafe.export.pipeline import convert_detector
+    from gpusafe.graphs.dfine import DetectorOutputs
+
+    config = RTDetrV2Config(
+        encoder_hidden_dim=32, encoder_in_channels=[128, 256, 512], encoder_ffn_dim=64, encoder_attention_heads=2,
+        d_model=32, decoder_in_channels=[32, 32, 32], decoder_ffn_dim=64, decoder_attention_heads=2,
+        decoder_layers=2, num_queries=20, num_labels=5, decoder_n_points=2,
+        backbone_config={"model_type": "rt_detr_resnet", "hidden_sizes": [64, 128, 256, 512], "depths": [1, 1, 1, 1],
+                         "layer_type": "bottleneck", "embedding_size": 32,
+                         "out_features": ["stage2", "stage3", "stage4"]})
+    torch.manual_seed(0)
+    model = DetectorOutputs(RTDetrV2ForObjectDetection(config).eval())
+    report = convert_detector(model, 256, tmp_path, description={"family": "rt-detr-v2"},
+                              progress=lambda message: None)
+    assert report["cpu_check"]["max_abs_error"]["logits"] <= 1e-3
+    assert report["cpu_check"]["max_abs_error"]["boxes"] <= 1e-4
+    changed = {p["name"] for p in report["passes"]["passes"] if p["changed"]}
+    assert {"fold-constants", "sort-to-topk"} <= changed
+    assert "STABLEHLO_SORT" not in lint_file(tmp_path / "model.tflite").op_histogram
