@@ -1,4 +1,4 @@
-"""The gpusafe command line: ``gpusafe lint``, ``gpusafe oracle``, ``gpusafe rules``.
+"""The gpusafe command line: ``lint``, ``oracle``, ``convert``, ``passes``, ``rules``.
 
 Exit codes: 0 clean, 1 findings at or above --fail-on, 2 unusable input or usage error.
 """
@@ -72,18 +72,32 @@ def cmd_convert(args) -> int:
 
     source = {"weights": str(args.weights)} if args.weights else {"preset": args.preset, "seed": args.seed}
     model = DetectorOutputs(load_dfine(args.preset, weights=args.weights, seed=args.seed))
-    report = convert_detector(model, args.size, args.out, profile=args.profile, seed=args.seed,
-                              description={"family": "d-fine", **source})
-    passes = report.pop("_pass_report")
+    report, passes = convert_detector(model, args.size, args.out, profile=args.profile, seed=args.seed,
+                                      description={"family": "d-fine", **source})
     if args.json:
         print(json.dumps(report, indent=2))
         return EXIT_OK
-    cpu = report["cpu_check"]["max_abs_error"]
+    cpu = report["cpu_check"]
     print(f"wrote {report['tflite']['path']} ({report['tflite']['bytes'] / 1e6:.1f} MB, {report['tflite']['ops']} ops) "
           f"and {args.out}/report.json")
     print(passes.text())
-    print(f"  CPU interpreter vs PyTorch: logits max |err| {cpu['logits']:.2g}, boxes {cpu['boxes']:.2g}")
+    worst = cpu["max_abs_error_matched"]
+    print(f"  CPU interpreter vs PyTorch: {cpu['matched']} of {cpu['queries']} queries match (logits max |err| "
+          f"{worst['logits']:.2g}, boxes {worst['boxes']:.2g}); {cpu['boundary_swaps']} top-k boundary swaps")
     print(f"  lint: {report['lint']['summary']} (gpusafe lint {report['tflite']['path']} lists each finding)")
+    return EXIT_OK
+
+
+def cmd_passes(args) -> int:
+    from gpusafe.passes import DEFAULT_PASSES, REGISTRY
+
+    if args.json:
+        print(json.dumps({"default": DEFAULT_PASSES, "passes": [s.to_json() for s in REGISTRY.values()]}, indent=2))
+        return EXIT_OK
+    for spec in REGISTRY.values():
+        promise = "exact" if spec.exact else f"atol {spec.atol:g}"
+        print(f"{spec.name:<22} {promise:<11} {spec.summary}\n{'':<34} targets: {', '.join(spec.targets)}\n"
+              f"{'':<34} fixes: {', '.join(spec.fixes)}")
     return EXIT_OK
 
 
@@ -150,6 +164,10 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--out", required=True, metavar="DIR", help="writes DIR/model.tflite and DIR/report.json")
     convert.add_argument("--json", action="store_true", help="print report.json instead of the summary")
     convert.set_defaults(func=cmd_convert)
+
+    passes = sub.add_parser("passes", help="list the registered graph passes")
+    passes.add_argument("--json", action="store_true")
+    passes.set_defaults(func=cmd_passes)
 
     rules = sub.add_parser("rules", help="list lint rules and profiles")
     rules.add_argument("--json", action="store_true")

@@ -10,10 +10,10 @@ from pathlib import Path
 import torch
 
 from gpusafe.export.litert import convert_to_tflite, run_tflite
-from gpusafe.export.verify import detection_errors
+from gpusafe.export.verify import compare_detections
 from gpusafe.graphs.capture import capture_graph_module
 from gpusafe.lint import lint_file
-from gpusafe.passes import DEFAULT_PASSES, PassManager
+from gpusafe.passes import DEFAULT_PASSES, PassManager, PassReport
 
 REPORT_SCHEMA = "gpusafe.convert/1"
 
@@ -30,8 +30,10 @@ class Progress:
 
 
 def convert_detector(model: torch.nn.Module, size: int, out_dir: str | Path, *, profile: str = "mldrift",
-                     passes=None, seed: int = 0, description: dict | None = None, progress=None) -> dict:
-    """Convert a detector whose forward(pixels) returns (logits, boxes); write model.tflite and report.json."""
+                     passes=None, seed: int = 0, description: dict | None = None,
+                     progress=None) -> tuple[dict, PassReport]:
+    """Convert a detector whose forward(pixels) returns (logits, boxes); write model.tflite and
+    report.json. Returns the report (as written) and the pass report (for its text form)."""
     progress = progress or Progress()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -55,7 +57,7 @@ def convert_detector(model: torch.nn.Module, size: int, out_dir: str | Path, *, 
     progress("checking the .tflite on the LiteRT CPU interpreter")
     with torch.no_grad():
         reference = [t.numpy() for t in model(*sample)]
-    errors = detection_errors(reference, run_tflite(tflite, [s.numpy() for s in sample]))
+    check = compare_detections(reference, run_tflite(tflite, [s.numpy() for s in sample]))
 
     progress(f"linting for the {profile} profile")
     lint = lint_file(tflite, profile)
@@ -66,11 +68,9 @@ def convert_detector(model: torch.nn.Module, size: int, out_dir: str | Path, *, 
         "tflite": {"path": str(tflite), "bytes": tflite.stat().st_size, "ops": lint.op_count},
         "timings": {k: round(v, 2) for k, v in timings.items()},
         "passes": pass_report.to_json(),
-        "cpu_check": {"max_abs_error": {"logits": errors[0], "boxes": errors[1]},
-                      "note": "queries matched before comparing (top-k ties may reorder them)"},
+        "cpu_check": check,
         "lint": {"profile": lint.profile, "summary": lint.summary(), "counts": {s: lint.count(s) for s in
                  ("error", "warning", "info")}, "op_histogram": lint.op_histogram},
     }
     (out_dir / "report.json").write_text(json.dumps(report, indent=2))
-    report["_pass_report"] = pass_report
-    return report
+    return report, pass_report

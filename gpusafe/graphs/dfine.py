@@ -70,8 +70,28 @@ def dfine_config(preset: str, num_labels: int | None = None) -> DFineConfig:
     return config
 
 
+def reset_to_torch_defaults(model: torch.nn.Module, seed: int) -> int:
+    """Re-initialise every layer that has ``reset_parameters`` with PyTorch's defaults, seeded.
+
+    transformers' D-FINE initialisation zeroes or shrinks whole branches: a randomly initialised
+    model's encoder memory has a standard deviation near 1e-12, so every token gets exactly the
+    score head's bias and the top-k query selection is one big tie that any two runtimes break
+    differently. With PyTorch's default initialisation (Kaiming-uniform convolutions and linears,
+    unit norms) the features, scores and boxes vary like a trained model's, so conversions can be
+    checked against PyTorch. Non-layer buffers (anchors, reg_scale) are untouched. Returns the number of layers reset.
+    """
+    torch.manual_seed(seed)
+    count = 0
+    for module in model.modules():
+        if hasattr(module, "reset_parameters") and not isinstance(module, DFineForObjectDetection):
+            module.reset_parameters()
+            count += 1
+    return count
+
+
 def load_dfine(preset: str | None = "s", weights: str | Path | None = None, seed: int = 0):
-    """A D-FINE detector in eval mode: random init from ``seed``, or weights from a local directory."""
+    """A D-FINE detector in eval mode: random weights from ``seed`` (PyTorch's default
+    initialisation, see :func:`reset_to_torch_defaults`), or weights from a local directory."""
     if weights is not None:
         path = Path(weights)
         if not (path / "config.json").is_file():
@@ -81,7 +101,9 @@ def load_dfine(preset: str | None = "s", weights: str | Path | None = None, seed
         except (OSError, ValueError) as e:
             raise GpusafeError(f"{path}: cannot load D-FINE weights ({e})") from None
     torch.manual_seed(seed)
-    return DFineForObjectDetection(dfine_config(preset)).eval()
+    model = DFineForObjectDetection(dfine_config(preset)).eval()
+    reset_to_torch_defaults(model, seed)
+    return model
 
 
 class DetectorOutputs(torch.nn.Module):

@@ -10,7 +10,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="conversion needs the convert extra")
 pytest.importorskip("litert_torch", reason="conversion needs the convert extra")
 
-from gpusafe.export.verify import detection_errors, match_queries  # noqa: E402
+from gpusafe.export.verify import compare_detections, match_queries  # noqa: E402
 from gpusafe.lint import lint_file  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -55,8 +55,8 @@ def test_cpu_interpreter_matches_pytorch(converted, dfine_dir):
     image = torch.rand(1, 3, 320, 320, generator=torch.Generator().manual_seed(7))  # not the capture sample
     with torch.no_grad():
         reference = [t.numpy() for t in model(image)]
-    logits_error, boxes_error = detection_errors(reference, run_tflite(out / "model.tflite", [image.numpy()]))
-    assert logits_error <= 1e-3 and boxes_error <= 1e-4
+    check = compare_detections(reference, run_tflite(out / "model.tflite", [image.numpy()]))
+    assert check["matched"] == check["queries"], check
 
 
 def test_converted_model_is_free_of_what_the_passes_fix(converted):
@@ -76,6 +76,16 @@ def test_match_queries_undoes_a_permutation():
     assert (match_queries([logits, boxes], [logits[:, order], boxes[:, order]]) == np.argsort(order)).all()
 
 
+def test_compare_detections_counts_boundary_swaps():
+    rng = np.random.default_rng(1)
+    logits, boxes = rng.random((1, 5, 3)), rng.random((1, 5, 4))
+    swapped_logits, swapped_boxes = logits[:, ::-1].copy(), boxes[:, ::-1].copy()
+    swapped_boxes[0, 0] += 0.5  # one query is a different token
+    check = compare_detections([logits, boxes], [swapped_logits, swapped_boxes])
+    assert (check["queries"], check["matched"], check["boundary_swaps"]) == (5, 4, 1)
+    assert check["max_abs_error_matched"] == {"logits": 0.0, "boxes": 0.0}
+
+
 def test_passes_are_model_agnostic_on_rt_detr_v2(tmp_path):
     from transformers import RTDetrV2Config, RTDetrV2ForObjectDetection
 
@@ -91,10 +101,9 @@ def test_passes_are_model_agnostic_on_rt_detr_v2(tmp_path):
                          "out_features": ["stage2", "stage3", "stage4"]})
     torch.manual_seed(0)
     model = DetectorOutputs(RTDetrV2ForObjectDetection(config).eval())
-    report = convert_detector(model, 256, tmp_path, description={"family": "rt-detr-v2"},
-                              progress=lambda message: None)
-    assert report["cpu_check"]["max_abs_error"]["logits"] <= 1e-3
-    assert report["cpu_check"]["max_abs_error"]["boxes"] <= 1e-4
+    report, _ = convert_detector(model, 256, tmp_path, description={"family": "rt-detr-v2"},
+                                 progress=lambda message: None)
+    assert report["cpu_check"]["matched"] == report["cpu_check"]["queries"], report["cpu_check"]
     changed = {p["name"] for p in report["passes"]["passes"] if p["changed"]}
     assert {"fold-constants", "sort-to-topk"} <= changed
     assert "STABLEHLO_SORT" not in lint_file(tmp_path / "model.tflite").op_histogram
