@@ -13,7 +13,7 @@ from gpusafe.export.litert import convert_to_tflite, run_tflite
 from gpusafe.export.verify import compare_detections
 from gpusafe.graphs.capture import capture_graph_module
 from gpusafe.lint import lint_file
-from gpusafe.passes import DEFAULT_PASSES, PassManager, PassReport
+from gpusafe.passes import DEFAULT_PASSES, PassManager, PassReport, get_pass
 
 REPORT_SCHEMA = "gpusafe.convert/1"
 
@@ -46,7 +46,8 @@ def convert_detector(model: torch.nn.Module, size: int, out_dir: str | Path, *, 
     timings["capture_s"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    graph, pass_report = PassManager(passes or DEFAULT_PASSES, sample, progress=progress).run(graph)
+    chosen = [name for name in (passes or DEFAULT_PASSES) if profile in get_pass(name).profiles]
+    graph, pass_report = PassManager(chosen, sample, progress=progress).run(graph)
     timings["passes_s"] = time.perf_counter() - start
 
     start = time.perf_counter()
