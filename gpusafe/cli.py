@@ -73,7 +73,7 @@ def cmd_convert(args) -> int:
     source = {"weights": str(args.weights)} if args.weights else {"preset": args.preset, "seed": args.seed}
     model = DetectorOutputs(load_dfine(args.preset, weights=args.weights, seed=args.seed))
     report, passes = convert_detector(model, args.size, args.out, profile=args.profile, seed=args.seed,
-                                      description={"family": "d-fine", **source})
+                                      sampler=args.sampler, description={"family": "d-fine", **source})
     if args.json:
         print(json.dumps(report, indent=2))
         return EXIT_OK
@@ -161,6 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--size", type=int, default=640, help="square input size (default 640)")
     convert.add_argument("--profile", choices=["mldrift", "classic", "strict"], default="mldrift")
     convert.add_argument("--seed", type=int, default=0, help="random init and sample input seed")
+    convert.add_argument("--sampler", choices=["gather", "separable", "dense"], default=None,
+                         help="grid_sample rewrite (default: gather for mldrift, separable otherwise)")
     convert.add_argument("--out", required=True, metavar="DIR", help="writes DIR/model.tflite and DIR/report.json")
     convert.add_argument("--json", action="store_true", help="print report.json instead of the summary")
     convert.set_defaults(func=cmd_convert)

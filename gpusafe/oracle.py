@@ -115,6 +115,60 @@ def compile_many(paths, workers: int = 2, timeout: float = 120.0) -> list[Oracle
         return list(pool.map(lambda p: compile_gpu(p, timeout), paths))
 
 
+class OracleRunError(RuntimeError):
+    """The real delegate could not compile or run the model."""
+
+
+def run_gpu(path: str | Path, inputs, timeout: float = 300.0):
+    """Run ``path`` once on the real GPU delegate (fp16 kernels by default); returns its outputs
+    in signature order (args_0.. in, output_0.. out, as litert-torch names them)."""
+    import numpy as np
+
+    with tempfile.TemporaryDirectory() as tmp:
+        source, result = Path(tmp) / "inputs.npz", Path(tmp) / "outputs.npz"
+        np.savez(source, *[np.asarray(x, dtype=np.float32) for x in inputs])
+        cmd = [sys.executable, "-m", "gpusafe.oracle", str(path), "--run", str(source), str(result)]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=environment())
+        except subprocess.TimeoutExpired:
+            raise OracleRunError(f"{path}: GPU run timed out after {timeout:.0f} s") from None
+        if proc.returncode != 0 or not result.exists():
+            reasons = [ln for ln in proc.stderr.splitlines() if "ERROR" in ln or ": " in ln and ln.isupper()]
+            raise OracleRunError(f"{path}: GPU run failed (exit {proc.returncode}): {'; '.join(reasons[-3:])}")
+        with np.load(result) as data:
+            return [data[f"arr_{i}"] for i in range(len(data.files))]
+
+
+def _position(name: str) -> int:
+    return int(name.rsplit("_", 1)[-1]) if name.rsplit("_", 1)[-1].isdigit() else 0
+
+
+def _run_worker(path: str, source: str, result: str) -> None:
+    import numpy as np
+    from ai_edge_litert.compiled_model import CompiledModel
+    from ai_edge_litert.hardware_accelerator import HardwareAccelerator
+
+    model = CompiledModel.from_file(path, hardware_accel=HardwareAccelerator.GPU)
+    key = next(iter(model.get_signature_list()))
+    with np.load(source) as data:
+        arrays = [data[f"arr_{i}"] for i in range(len(data.files))]
+    in_names = sorted(model.get_input_tensor_details(key), key=_position)
+    out_details = model.get_output_tensor_details(key)
+    out_names = sorted(out_details, key=_position)
+    inputs = {}
+    for name, array in zip(in_names, arrays, strict=True):
+        inputs[name] = model.create_input_buffer_by_name(key, name)
+        inputs[name].write(array)
+    outputs = {name: model.create_output_buffer_by_name(key, name) for name in out_names}
+    model.run_by_name(key, inputs, outputs)
+    results = []
+    for name in out_names:
+        shape = tuple(out_details[name]["shape"])
+        count = int(np.prod(shape)) if shape else 1
+        results.append(outputs[name].read(count, np.float32).reshape(shape))
+    np.savez(result, *results)
+
+
 def _worker(path: str) -> None:
     from ai_edge_litert.compiled_model import CompiledModel
     from ai_edge_litert.hardware_accelerator import HardwareAccelerator
@@ -129,4 +183,7 @@ def _worker(path: str) -> None:
 
 
 if __name__ == "__main__":
-    _worker(sys.argv[1])
+    if len(sys.argv) == 5 and sys.argv[2] == "--run":
+        _run_worker(sys.argv[1], sys.argv[3], sys.argv[4])
+    else:
+        _worker(sys.argv[1])

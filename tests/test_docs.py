@@ -19,3 +19,13 @@ def test_passes_doc_lists_every_pass():
 
     text = (DOCS / "passes.md").read_text()
     assert [p for p in REGISTRY if f"`{p}`" not in text] == []
+
+
+def test_every_rewrite_has_a_doc_page():
+    import pytest
+
+    pytest.importorskip("litert_torch")
+    from gpusafe.rewrites import grid_sample_dense, grid_sample_gather, grid_sample_separable
+
+    for module in (grid_sample_dense, grid_sample_gather, grid_sample_separable):
+        assert (DOCS / "rewrites" / f"{module.REWRITE.name}.md").is_file()

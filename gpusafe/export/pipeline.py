@@ -14,6 +14,7 @@ from gpusafe.export.verify import compare_detections
 from gpusafe.graphs.capture import capture_graph_module
 from gpusafe.lint import lint_file
 from gpusafe.passes import DEFAULT_PASSES, PassManager, PassReport, get_pass
+from gpusafe.passes.grid_sample import PROFILE_VARIANT
 
 REPORT_SCHEMA = "gpusafe.convert/1"
 
@@ -30,7 +31,7 @@ class Progress:
 
 
 def convert_detector(model: torch.nn.Module, size: int, out_dir: str | Path, *, profile: str = "mldrift",
-                     passes=None, seed: int = 0, description: dict | None = None,
+                     passes=None, seed: int = 0, description: dict | None = None, sampler: str | None = None,
                      progress=None) -> tuple[dict, PassReport]:
     """Convert a detector whose forward(pixels) returns (logits, boxes); write model.tflite and
     report.json. Returns the report (as written) and the pass report (for its text form)."""
@@ -47,7 +48,8 @@ def convert_detector(model: torch.nn.Module, size: int, out_dir: str | Path, *, 
 
     start = time.perf_counter()
     chosen = [name for name in (passes or DEFAULT_PASSES) if profile in get_pass(name).profiles]
-    graph, pass_report = PassManager(chosen, sample, progress=progress).run(graph)
+    options = {"grid-sample": {"variant": sampler or PROFILE_VARIANT[profile]}}
+    graph, pass_report = PassManager(chosen, sample, progress=progress, options=options).run(graph)
     timings["passes_s"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -65,6 +67,7 @@ def convert_detector(model: torch.nn.Module, size: int, out_dir: str | Path, *, 
     report = {
         "schema": REPORT_SCHEMA,
         "model": description or {},
+        "sampler": options["grid-sample"]["variant"],
         "input": {"shape": [1, 3, size, size], "dtype": "float32", "range": [0.0, 1.0], "layout": "NCHW"},
         "tflite": {"path": str(tflite), "bytes": tflite.stat().st_size, "ops": lint.op_count},
         "timings": {k: round(v, 2) for k, v in timings.items()},

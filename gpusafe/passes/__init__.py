@@ -10,6 +10,7 @@ from gpusafe.passes import (  # noqa: F401  (importing registers the built-in pa
     drop_asserts,
     expand_to_broadcast,
     fold_constants,
+    grid_sample,
     int64_to_int32,
     pow_to_mul,
     sort_to_topk,
@@ -19,7 +20,7 @@ from gpusafe.passes.manager import NumericsError, PassManager, PassReport, op_hi
 from gpusafe.passes.registry import REGISTRY, PassSpec, get_pass, register_pass
 
 DEFAULT_PASSES = ["drop-asserts", "fold-constants", "int64-to-int32", "expand-to-broadcast", "stack-to-cat",
-                  "pow-to-mul", "clamp-to-min-max", "sort-to-topk"]
+                  "pow-to-mul", "clamp-to-min-max", "sort-to-topk", "grid-sample"]
 
 __all__ = ["DEFAULT_PASSES", "REGISTRY", "NumericsError", "PassManager", "PassReport", "PassSpec", "get_pass",
            "op_histogram", "register_pass"]

@@ -112,8 +112,9 @@ class PassManager:
     """``PassManager(["drop-asserts", "stack-to-cat"], sample_inputs).run(gm)``."""
 
     def __init__(self, passes: Sequence[str], sample_inputs: tuple, *, check_numerics: bool = True,
-                 max_rounds: int = 4, progress=None):
+                 max_rounds: int = 4, progress=None, options: dict | None = None):
         self.specs = _ordered([get_pass(name) for name in passes])
+        self.options = options or {}  # pass name -> keyword arguments of its constructor
         self.sample_inputs = tuple(sample_inputs)
         self.check_numerics = check_numerics
         self.max_rounds = max_rounds
@@ -126,7 +127,7 @@ class PassManager:
     def _run_one(self, spec: PassSpec, gm: GraphModule, reference, record: PassRecord):
         for _ in range(self.max_rounds if spec.fixpoint else 1):
             backup = GraphModule(gm, copy.deepcopy(gm.graph))
-            instance = spec.cls()
+            instance = spec.cls(**self.options.get(spec.name, {}))
             start = time.perf_counter()
             result = instance(gm)
             record.seconds += time.perf_counter() - start

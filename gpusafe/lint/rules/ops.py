@@ -51,7 +51,8 @@ def banned_op(sg, profile):
 
 
 @rule("op-version", "error", "op version above the delegate's maximum",
-      "convert with a converter that emits the older op version, or change the op's dtypes")
+      "TFLite keeps one version per op type, so one instance that needs the newer version raises them all "
+      "(SUB becomes version 3 when any SUB broadcasts a > 4-D tensor): fix that instance (see the rank findings)")
 def op_version(sg, profile):
     for op in sg.operators:
         limit = profile.ops.get(op.name)

@@ -1,0 +1,53 @@
+"""Bilinear grid_sample with one 1-D GATHER per corner: O(1) work per sample point.
+
+For each of the four neighbours (x0 or x0 + 1, y0 or y0 + 1) of (ix, iy), with x0 = floor(ix):
+    out += table[n * H * W + clamp(y) * W + clamp(x)] * wx * wy * inside(x, y)
+where table is the value map in channels-last rows [N * H * W, C], the index is a 1-D int32
+tensor (the only GATHER ML Drift takes: "Only support 1D indices", "Only accept INT32 indices"),
+and inside() zeroes neighbours off the map (zero padding). Coordinates are clamped to
+[-2, size + 1] first: that keeps the int32 cast defined for points far outside the map without
+changing any weight (every neighbour of such a point is off the map). Every tensor is <= 4-D.
+Needs GATHER and CAST (f32 -> i32): mldrift only.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from gpusafe.rewrites import Rewrite
+from gpusafe.rewrites.grid_coords import pixel_coords
+
+
+def _gather_rows(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """table[index] for a 1-D int32 index, lowered by litert-torch to TFLite GATHER."""
+    import litert_torch.backend.experimental.torch_tfl  # noqa: F401  (registers torch.ops.tfl)
+
+    return torch.ops.tfl.gather(table, index, 0)
+
+
+def grid_sample_gather(value: torch.Tensor, grid: torch.Tensor, align_corners: bool = False) -> torch.Tensor:
+    """F.grid_sample(value, grid, "bilinear", "zeros", align_corners) for value [N, C, H, W]."""
+    n, c, h, w = value.shape
+    _, out_h, out_w, _ = grid.shape
+    points = out_h * out_w
+    ix, iy = pixel_coords(grid, h, w, align_corners)  # [N, 1, P, 1]
+    ix, iy = ix.clamp(-2, w + 1), iy.clamp(-2, h + 1)
+    x0, y0 = torch.floor(ix), torch.floor(iy)
+    table = value.permute(0, 2, 3, 1).reshape(n * h * w, c)
+    base = (torch.arange(n, dtype=value.dtype) * (h * w)).reshape(n, 1, 1, 1)
+    out = None
+    for x, wx in ((x0, x0 + 1 - ix), (x0 + 1, ix - x0)):
+        for y, wy in ((y0, y0 + 1 - iy), (y0 + 1, iy - y0)):
+            inside = ((x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)).to(value.dtype)
+            flat = base + y.clamp(0, h - 1) * w + x.clamp(0, w - 1)
+            rows = _gather_rows(table, flat.reshape(-1).to(torch.int32)).reshape(n, 1, points, c)
+            term = rows * (wx * wy * inside)
+            out = term if out is None else out + term
+    return out.permute(0, 3, 1, 2).reshape(n, c, out_h, out_w)
+
+
+REWRITE = Rewrite(
+    name="grid-sample-gather", function=grid_sample_gather, replaces="torch.nn.functional.grid_sample",
+    atol=1e-5, profiles=("mldrift",), fixes=("unsupported-op:GATHER_ND", "rank"),
+    summary="bilinear grid_sample as four 1-D int32 GATHERs: O(1) per point",
+)
