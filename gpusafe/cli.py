@@ -1,4 +1,4 @@
-"""The gpusafe command line: ``lint``, ``oracle``, ``convert``, ``passes``, ``rules``.
+"""The gpusafe command line: ``lint``, ``oracle``, ``convert``, ``bench``, ``passes``, ``rules``.
 
 Exit codes: 0 clean, 1 findings at or above --fail-on, 2 unusable input or usage error.
 """
@@ -88,6 +88,16 @@ def cmd_convert(args) -> int:
     return EXIT_OK
 
 
+def cmd_bench(args) -> int:
+    from gpusafe.bench import sampling
+
+    rows = sampling.run(out_dir=args.out, repeats=args.repeats, gpu_repeats=args.gpu_repeats,
+                        progress=lambda message: print(message, file=sys.stderr, flush=True))
+    print(json.dumps({"schema": "gpusafe.bench.sampling/1", "results": rows}, indent=2) if args.json
+          else sampling.render(rows))
+    return EXIT_OK
+
+
 def cmd_passes(args) -> int:
     from gpusafe.passes import DEFAULT_PASSES, REGISTRY
 
@@ -166,6 +176,14 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--out", required=True, metavar="DIR", help="writes DIR/model.tflite and DIR/report.json")
     convert.add_argument("--json", action="store_true", help="print report.json instead of the summary")
     convert.set_defaults(func=cmd_convert)
+
+    bench = sub.add_parser("bench", help="benchmarks: bench sampling")
+    bench.add_argument("what", choices=["sampling"], help="sampling: every grid_sample variant on D-FINE-S shapes")
+    bench.add_argument("--json", action="store_true")
+    bench.add_argument("--out", metavar="DIR", help="keep each variant's .tflite in DIR")
+    bench.add_argument("--repeats", type=int, default=20, help="CPU runs per variant (median; default 20)")
+    bench.add_argument("--gpu-repeats", type=int, default=5, help="GPU-oracle runs per variant (median; default 5)")
+    bench.set_defaults(func=cmd_bench)
 
     passes = sub.add_parser("passes", help="list the registered graph passes")
     passes.add_argument("--json", action="store_true")

@@ -119,15 +119,16 @@ class OracleRunError(RuntimeError):
     """The real delegate could not compile or run the model."""
 
 
-def run_gpu(path: str | Path, inputs, timeout: float = 300.0):
-    """Run ``path`` once on the real GPU delegate (fp16 kernels by default); returns its outputs
-    in signature order (args_0.. in, output_0.. out, as litert-torch names them)."""
+def run_gpu(path: str | Path, inputs, timeout: float = 300.0, repeats: int = 1):
+    """Run ``path`` on the real GPU delegate (fp16 kernels by default); returns its outputs in
+    signature order (args_0.. in, output_0.. out, as litert-torch names them). With ``repeats``
+    > 1 it also returns the median seconds of one run: ``(outputs, seconds)``."""
     import numpy as np
 
     with tempfile.TemporaryDirectory() as tmp:
         source, result = Path(tmp) / "inputs.npz", Path(tmp) / "outputs.npz"
         np.savez(source, *[np.asarray(x, dtype=np.float32) for x in inputs])
-        cmd = [sys.executable, "-m", "gpusafe.oracle", str(path), "--run", str(source), str(result)]
+        cmd = [sys.executable, "-m", "gpusafe.oracle", str(path), "--run", str(source), str(result), str(repeats)]
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=environment())
         except subprocess.TimeoutExpired:
@@ -136,14 +137,18 @@ def run_gpu(path: str | Path, inputs, timeout: float = 300.0):
             reasons = [ln for ln in proc.stderr.splitlines() if "ERROR" in ln or ": " in ln and ln.isupper()]
             raise OracleRunError(f"{path}: GPU run failed (exit {proc.returncode}): {'; '.join(reasons[-3:])}")
         with np.load(result) as data:
-            return [data[f"arr_{i}"] for i in range(len(data.files))]
+            outputs = [data[f"arr_{i}"] for i in range(len(data.files) - 1)]
+            seconds = float(data[f"arr_{len(data.files) - 1}"])
+        return (outputs, seconds) if repeats > 1 else outputs
 
 
 def _position(name: str) -> int:
     return int(name.rsplit("_", 1)[-1]) if name.rsplit("_", 1)[-1].isdigit() else 0
 
 
-def _run_worker(path: str, source: str, result: str) -> None:
+def _run_worker(path: str, source: str, result: str, repeats: int) -> None:
+    import time
+
     import numpy as np
     from ai_edge_litert.compiled_model import CompiledModel
     from ai_edge_litert.hardware_accelerator import HardwareAccelerator
@@ -160,13 +165,18 @@ def _run_worker(path: str, source: str, result: str) -> None:
         inputs[name] = model.create_input_buffer_by_name(key, name)
         inputs[name].write(array)
     outputs = {name: model.create_output_buffer_by_name(key, name) for name in out_names}
-    model.run_by_name(key, inputs, outputs)
+    times = []
+    for _ in range(max(1, repeats)):
+        start = time.perf_counter()
+        model.run_by_name(key, inputs, outputs)
+        outputs[out_names[0]].read(1, np.float32)  # reading waits for the GPU to finish
+        times.append(time.perf_counter() - start)
     results = []
     for name in out_names:
         shape = tuple(out_details[name]["shape"])
         count = int(np.prod(shape)) if shape else 1
         results.append(outputs[name].read(count, np.float32).reshape(shape))
-    np.savez(result, *results)
+    np.savez(result, *results, np.median(times))
 
 
 def _worker(path: str) -> None:
@@ -183,7 +193,7 @@ def _worker(path: str) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 5 and sys.argv[2] == "--run":
-        _run_worker(sys.argv[1], sys.argv[3], sys.argv[4])
+    if len(sys.argv) == 6 and sys.argv[2] == "--run":
+        _run_worker(sys.argv[1], sys.argv[3], sys.argv[4], int(sys.argv[5]))
     else:
         _worker(sys.argv[1])
