@@ -12,6 +12,7 @@ from pathlib import Path
 
 from gpusafe.export.pipeline import Progress, convert_detector
 from gpusafe.graphs.dfine import DetectorOutputs, load_dfine
+from gpusafe.oracle import compile_gpu, unavailable_reason
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "convert-performance.md"
 
@@ -27,12 +28,13 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             report, passes = convert_detector(DetectorOutputs(load_dfine(preset)), args.size, tmp,
                                               progress=Progress())
+            verdict = "oracle unavailable" if unavailable_reason() else compile_gpu(report["tflite"]["path"]).status
         t, cpu = report["timings"], report["cpu_check"]
         rows.append(f"| D-FINE-{preset} | {args.size} | {t['capture_s']:.1f} | {t['passes_s']:.1f} | "
                     f"{t['convert_s']:.1f} | {sum(t.values()):.1f} | {report['tflite']['bytes'] / 1e6:.1f} | "
                     f"{report['tflite']['ops']} | {cpu['matched']}/{cpu['queries']}: "
                     f"{cpu['max_abs_error_matched']['logits']:.1e} / {cpu['max_abs_error_matched']['boxes']:.1e} | "
-                    f"{report['lint']['summary']} |")
+                    f"{report['lint']['summary']} | {verdict} |")
         top = sorted(report["lint"]["op_histogram"].items(), key=lambda kv: -kv[1])
         histograms.append(f"**D-FINE-{preset}** ({report['tflite']['ops']} ops): "
                           + ", ".join(f"{op} {n}" for op, n in top))
@@ -49,8 +51,8 @@ def main() -> None:
         "fp32 rounding of the 300th, where the two runtimes may pick different tokens (the "
         "two-graph split moves that selection to the host).", "",
         "| model | input | capture (s) | passes (s) | litert-torch (s) | total (s) | .tflite (MB) | ops | "
-        "CPU vs PyTorch: matched queries, logits / boxes max error | lint (mldrift) |",
-        "|---|---|---|---|---|---|---|---|---|---|", *rows, "",
+        "CPU vs PyTorch: matched queries, logits / boxes max error | lint (mldrift) | real delegate, GPU only |",
+        "|---|---|---|---|---|---|---|---|---|---|---|", *rows, "",
         "## Op histograms of the converted models, and what each pass did", "", *histograms,
         "Reproduce:", "", "```", *[ln.strip() for ln in __doc__.splitlines()[2:] if ln.strip()], "```",
     ])

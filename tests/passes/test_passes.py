@@ -132,3 +132,28 @@ def test_default_pipeline_on_a_small_detector_like_module():
     _, _, after, report = run(head, (torch.randn(1, 10, 4),), DEFAULT_PASSES)
     assert report.max_abs_error == 0
     assert not {"aten.stack.default", "aten.topk.default", "aten.pow.Tensor_Scalar"} & set(after)
+
+
+def test_drop_unit_batch_runs_five_d_chains_at_rank_four(tmp_path):
+    def offsets(h, ref):
+        o = h.reshape(1, 10, 4, 6, 2) * torch.linspace(0.5, 1.5, 6).unsqueeze(-1)
+        loc = ref.unsqueeze(2)[..., :2] + o * ref.unsqueeze(2)[..., 2:] * 0.5
+        return (loc * 2 - 1).permute(0, 2, 1, 3, 4).flatten(0, 1)
+
+    inputs = (torch.randn(1, 10, 48), torch.rand(1, 10, 1, 4))
+    gm, _, _, report = run(offsets, inputs, ["drop-asserts", "fold-constants", "drop-unit-batch"])
+    assert report.records[-1].changed >= 5 and report.max_abs_error == 0
+    lint = lint_file(convert_to_tflite(gm, inputs, tmp_path / "m.tflite"))
+    assert not [f for f in lint.findings if f.rule in ("rank", "op-version")], [f.message for f in lint.findings]
+
+
+def test_gather_to_1d_selects_rows_with_one_gather(tmp_path):
+    def select(x, scores):
+        ind = torch.topk(scores, 5, dim=1).indices
+        return x.gather(dim=1, index=ind.unsqueeze(-1).repeat(1, 1, x.shape[-1]))
+
+    inputs = (torch.randn(2, 20, 8), torch.randn(2, 20))
+    gm, before, after, report = run(select, inputs, ["gather-to-1d", "sort-to-topk"])
+    assert "aten.gather.default" not in after and report.max_abs_error == 0
+    ops = lint_ops(gm, inputs, tmp_path)
+    assert "GATHER_ND" not in ops and "GATHER" in ops
