@@ -142,8 +142,10 @@ def run_gpu(path: str | Path, inputs, timeout: float = 300.0, repeats: int = 1):
         return (outputs, seconds) if repeats > 1 else outputs
 
 
-def _position(name: str) -> int:
-    return int(name.rsplit("_", 1)[-1]) if name.rsplit("_", 1)[-1].isdigit() else 0
+def signature_position(name: str) -> int:
+    """litert-torch names signature tensors args_0, args_1 / output_0, output_1 in torch order."""
+    suffix = name.rsplit("_", 1)[-1]
+    return int(suffix) if suffix.isdigit() else 0
 
 
 def _run_worker(path: str, source: str, result: str, repeats: int) -> None:
@@ -157,9 +159,9 @@ def _run_worker(path: str, source: str, result: str, repeats: int) -> None:
     key = next(iter(model.get_signature_list()))
     with np.load(source) as data:
         arrays = [data[f"arr_{i}"] for i in range(len(data.files))]
-    in_names = sorted(model.get_input_tensor_details(key), key=_position)
+    in_names = sorted(model.get_input_tensor_details(key), key=signature_position)
     out_details = model.get_output_tensor_details(key)
-    out_names = sorted(out_details, key=_position)
+    out_names = sorted(out_details, key=signature_position)
     inputs = {}
     for name, array in zip(in_names, arrays, strict=True):
         inputs[name] = model.create_input_buffer_by_name(key, name)

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from gpusafe.errors import GpusafeError
+from gpusafe.oracle import signature_position
 
 
 @contextlib.contextmanager
@@ -50,11 +51,6 @@ def convert_to_tflite(module: torch.nn.Module, sample_inputs: tuple, out: str | 
     return out
 
 
-def _position(name: str) -> int:
-    """litert-torch names signature tensors args_0, args_1 / output_0, output_1 in torch order."""
-    return int(name.rsplit("_", 1)[-1])
-
-
 def run_tflite(path: str | Path, inputs: list[np.ndarray]) -> list[np.ndarray]:
     """Run ``path`` once on the LiteRT CPU interpreter; outputs in the torch module's order."""
     from ai_edge_litert.interpreter import Interpreter
@@ -67,6 +63,6 @@ def run_tflite(path: str | Path, inputs: list[np.ndarray]) -> list[np.ndarray]:
     except (RuntimeError, ValueError, KeyError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise GpusafeError(f"{path}: the LiteRT CPU interpreter cannot load it: {first}") from None
-    names = sorted(signature["inputs"], key=_position)
+    names = sorted(signature["inputs"], key=signature_position)
     outputs = runner(**{name: np.asarray(value, dtype=np.float32) for name, value in zip(names, inputs, strict=True)})
-    return [outputs[name] for name in sorted(outputs, key=_position)]
+    return [outputs[name] for name in sorted(outputs, key=signature_position)]

@@ -12,7 +12,7 @@ import torch
 
 from gpusafe.passes.base import GraphPass, aten, calls
 from gpusafe.passes.registry import register_pass
-from gpusafe.rewrites.grid_sample_gather import _gather_rows
+from gpusafe.rewrites.tfl_ops import gather_rows
 
 REPEATS = {aten.repeat.default, aten.expand.default}
 
@@ -32,7 +32,7 @@ def select_rows(x: torch.Tensor, ind: torch.Tensor) -> torch.Tensor:
     batch, tokens, width = x.shape
     offsets = (torch.arange(batch, dtype=torch.int32) * tokens).reshape(batch, 1)
     flat = (ind.to(torch.int32) + offsets).reshape(-1)
-    return _gather_rows(x.reshape(batch * tokens, width), flat).reshape(batch, ind.shape[1], width)
+    return gather_rows(x.reshape(batch * tokens, width), flat).reshape(batch, ind.shape[1], width)
 
 
 @register_pass("gather-to-1d", targets=["aten.gather.default (row selection)"],

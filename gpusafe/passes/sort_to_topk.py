@@ -16,12 +16,7 @@ import torch
 
 from gpusafe.passes.base import GraphPass, aten, calls
 from gpusafe.passes.registry import register_pass
-
-
-def _tfl_topk():
-    import litert_torch.backend.experimental.torch_tfl  # noqa: F401  (registers torch.ops.tfl)
-
-    return torch.ops.tfl.topk_v2.default
+from gpusafe.rewrites.tfl_ops import tfl
 
 
 def _arguments(node):
@@ -57,7 +52,7 @@ class SortToTopk(GraphPass):
             x, k, dim, largest = _arguments(node)
             if not largest or not isinstance(k, int):
                 continue
-            topk_v2 = topk_v2 or _tfl_topk()
+            topk_v2 = topk_v2 or tfl().topk_v2.default
             last = x.meta["val"].dim() - 1
             graph = gm.graph
             with graph.inserting_before(node):

@@ -17,13 +17,7 @@ import torch
 
 from gpusafe.rewrites import Rewrite
 from gpusafe.rewrites.grid_coords import pixel_coords
-
-
-def _gather_rows(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """table[index] for a 1-D int32 index, lowered by litert-torch to TFLite GATHER."""
-    import litert_torch.backend.experimental.torch_tfl  # noqa: F401  (registers torch.ops.tfl)
-
-    return torch.ops.tfl.gather(table, index, 0)
+from gpusafe.rewrites.tfl_ops import gather_rows
 
 
 def grid_sample_gather(value: torch.Tensor, grid: torch.Tensor, align_corners: bool = False) -> torch.Tensor:
@@ -45,7 +39,7 @@ def grid_sample_gather(value: torch.Tensor, grid: torch.Tensor, align_corners: b
             # The row index is int32 arithmetic: in fp16 (the GPU's default) integers above 2048
             # are not exact, and N*H*W rows exceed that at once.
             flat = base + (y0_int + dy).clamp(0, h - 1) * w + (x0_int + dx).clamp(0, w - 1)
-            rows = _gather_rows(table, flat.reshape(-1)).reshape(n, 1, points, c)
+            rows = gather_rows(table, flat.reshape(-1)).reshape(n, 1, points, c)
             term = rows * (wx * wy * inside)
             out = term if out is None else out + term
     return out.permute(0, 3, 1, 2).reshape(n, c, out_h, out_w)
