@@ -22,6 +22,10 @@ def _error(message: str) -> None:
 def cmd_lint(args) -> int:
     from gpusafe.lint import JSON_SCHEMA, lint_file, load_profile, render_table
 
+    if args.plugin:  # so that findings name the plugins' rewrites as fixes (needs torch)
+        from gpusafe.plugins import load_plugins
+
+        load_plugins(args.plugin, installed=False)
     profile = load_profile(args.profile, args.config)
     results, status = [], EXIT_OK
     for path in args.models:
@@ -66,14 +70,60 @@ def cmd_oracle(args) -> int:
     return EXIT_OK if all(v.accepted for v in verdicts) else EXIT_FINDINGS
 
 
-def cmd_convert(args) -> int:
-    from gpusafe.export.pipeline import convert_detector
-    from gpusafe.graphs.dfine import DetectorOutputs, load_dfine
+def _chosen_rewrites(args) -> list[str]:
+    from gpusafe.passes import REGISTRY, get_pass
 
-    source = {"weights": str(args.weights)} if args.weights else {"preset": args.preset, "seed": args.seed}
-    model = DetectorOutputs(load_dfine(args.preset, weights=args.weights, seed=args.seed))
-    report, passes = convert_detector(model, args.size, args.out, profile=args.profile, seed=args.seed,
-                                      sampler=args.sampler, description={"family": "d-fine", **source})
+    chosen = [get_pass(name).name for name in args.rewrite]  # unknown names: one-line error
+    if args.sampler:
+        chosen += [name for name in (f"grid-sample-{args.sampler}", f"deformable-attention-{args.sampler}")
+                   if name in REGISTRY]
+    return chosen
+
+
+def _user_module(spec: str, shapes: list[str], seed: int):
+    """``pkg.module:factory`` -> (factory(), random inputs of the given shapes)."""
+    import importlib
+
+    import torch
+
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise GpusafeError(f"--model {spec!r}: expected MODULE:FACTORY, e.g. mypkg.models:build")
+    try:
+        factory = getattr(importlib.import_module(module_name), attribute)
+        model = factory()
+    except Exception as e:  # the user's code: one line, named
+        raise GpusafeError(f"--model {spec!r}: {type(e).__name__}: {e}") from None
+    if not isinstance(model, torch.nn.Module):
+        raise GpusafeError(f"--model {spec!r} returned {type(model).__name__}, not a torch.nn.Module")
+    if not shapes:
+        raise GpusafeError("convert module needs --input-shape (e.g. --input-shape 1,3,64,64), once per input")
+    try:
+        dims = [[int(d) for d in shape.split(",")] for shape in shapes]
+    except ValueError:
+        raise GpusafeError(f"--input-shape {shapes}: expected comma-separated integers like 1,3,64,64") from None
+    generator = torch.Generator().manual_seed(seed)
+    return model, tuple(torch.rand(*d, generator=generator) for d in dims)
+
+
+def cmd_convert(args) -> int:
+    from gpusafe.export.pipeline import convert_detector, convert_module
+    from gpusafe.plugins import load_plugins
+
+    load_plugins(args.plugin)
+    options = dict(profile=args.profile, choose=_chosen_rewrites(args))
+    if args.family == "module":
+        if not args.model:
+            raise GpusafeError("convert module needs --model MODULE:FACTORY")
+        model, sample = _user_module(args.model, args.input_shape, args.seed)
+        report, passes = convert_module(model, sample, args.out, description={"module": args.model}, **options)
+    else:
+        from gpusafe.graphs.dfine import DetectorOutputs, load_dfine
+
+        source = {"weights": str(args.weights)} if args.weights else {"preset": args.preset, "seed": args.seed}
+        model = DetectorOutputs(load_dfine(args.preset, weights=args.weights, seed=args.seed))
+        report, passes = convert_detector(model, args.size, args.out, seed=args.seed,
+                                          description={"family": "d-fine", **source}, **options)
     if args.json:
         print(json.dumps(report, indent=2))
         return EXIT_OK
@@ -81,11 +131,26 @@ def cmd_convert(args) -> int:
     print(f"wrote {report['tflite']['path']} ({report['tflite']['bytes'] / 1e6:.1f} MB, {report['tflite']['ops']} ops) "
           f"and {args.out}/report.json")
     print(passes.text())
-    worst = cpu["max_abs_error_matched"]
-    print(f"  CPU interpreter vs PyTorch: {cpu['matched']} of {cpu['queries']} queries match (logits max |err| "
-          f"{worst['logits']:.2g}, boxes {worst['boxes']:.2g}); {cpu['boundary_swaps']} top-k boundary swaps")
+    if "queries" in cpu:
+        worst = cpu["max_abs_error_matched"]
+        print(f"  CPU interpreter vs PyTorch: {cpu['matched']} of {cpu['queries']} queries match (logits max |err| "
+              f"{worst['logits']:.2g}, boxes {worst['boxes']:.2g}); {cpu['boundary_swaps']} top-k boundary swaps")
+    else:
+        errors = ", ".join(f"{e:.2g}" for e in cpu["max_abs_error"])
+        print(f"  CPU interpreter vs PyTorch: max |err| per output {errors}")
+    print(f"  {_fp16_line(report['fp16'])}")
     print(f"  lint: {report['lint']['summary']} (gpusafe lint {report['tflite']['path']} lists each finding)")
     return EXIT_OK
+
+
+def _fp16_line(fp16: dict) -> str:
+    before = fp16["before_passes"]
+    ops = ", ".join(sorted({f["op"] for f in before}))
+    fixed = f"; before the passes {len(before)} would ({ops})" if before else ""
+    if fp16["clean"]:
+        return f"fp16: no op overflows 65504 on the sample input{fixed}"
+    ops = "; ".join(f"{f['op']} ({f['node']}) {f['kind']} {f['magnitude']:.3g}" for f in fp16["findings"][:5])
+    return f"fp16: {len(fp16['findings'])} ops overflow 65504 on the sample input: {ops}{fixed}"
 
 
 def cmd_bench(args) -> int:
@@ -99,15 +164,20 @@ def cmd_bench(args) -> int:
 
 
 def cmd_passes(args) -> int:
-    from gpusafe.passes import DEFAULT_PASSES, REGISTRY
+    from gpusafe.passes import REGISTRY, default_passes
+    from gpusafe.plugins import load_plugins
 
+    load_plugins(args.plugin)
+    defaults = {profile: default_passes(profile) for profile in ("mldrift", "classic", "strict")}
     if args.json:
-        print(json.dumps({"default": DEFAULT_PASSES, "passes": [s.to_json() for s in REGISTRY.values()]}, indent=2))
+        print(json.dumps({"default": defaults, "passes": [s.to_json() for s in REGISTRY.values()]}, indent=2))
         return EXIT_OK
     for spec in REGISTRY.values():
         promise = "exact" if spec.exact else f"atol {spec.atol:g}"
-        print(f"{spec.name:<22} {promise:<11} {spec.summary}\n{'':<34} targets: {', '.join(spec.targets)}\n"
-              f"{'':<34} fixes: {', '.join(spec.fixes)}")
+        kind = "rewrite" if spec.rewrite is not None else "pass"
+        print(f"{spec.name:<24} {kind:<8} {promise:<10} {spec.summary}\n{'':<44} targets: {', '.join(spec.targets)}"
+              f"\n{'':<44} fixes: {', '.join(spec.fixes) or '-'}\n"
+              f"{'':<44} default in: {', '.join(spec.profiles) or 'none (choose it with --rewrite)'}")
     return EXIT_OK
 
 
@@ -149,6 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="lowest severity that makes the exit code 1 (default: error)")
     lint.add_argument("--all", action="store_true", help="list every finding, not the first --max-rows")
     lint.add_argument("--max-rows", type=int, default=40, help=argparse.SUPPRESS)
+    lint.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                      help="load rewrites from MODULE so that findings name them as fixes (needs torch)")
     lint.set_defaults(func=cmd_lint)
 
     oracle = sub.add_parser("oracle", help="compile .tflite files GPU-only on the real delegate (ML Drift)",
@@ -163,16 +235,27 @@ def build_parser() -> argparse.ArgumentParser:
                              description="Capture with torch.export, run gpusafe's passes (each checked "
                                          "numerically), convert with litert-torch, check the result on the LiteRT "
                                          "CPU interpreter against PyTorch, and lint it.")
-    convert.add_argument("family", choices=["dfine"], help="model family")
+    convert.add_argument("family", choices=["dfine", "module"],
+                         help="dfine: transformers' D-FINE; module: any nn.Module from --model")
+    convert.add_argument("--model", metavar="MODULE:FACTORY",
+                         help="for 'module': a function returning the nn.Module, e.g. mypkg.models:build")
+    convert.add_argument("--input-shape", action="append", default=[], metavar="D,D,...",
+                         help="for 'module': one per input, e.g. 1,3,64,64 (random values in [0, 1))")
     source = convert.add_mutually_exclusive_group()
     source.add_argument("--preset", default="s", choices=["n", "s", "m", "l", "x", "tiny"],
                         help="D-FINE size, random weights (default: s)")
     source.add_argument("--weights", metavar="DIR", help="a D-FINE directory saved by transformers' save_pretrained")
-    convert.add_argument("--size", type=int, default=640, help="square input size (default 640)")
+    convert.add_argument("--size", type=int, default=640, help="dfine: square input size (default 640)")
     convert.add_argument("--profile", choices=["mldrift", "classic", "strict"], default="mldrift")
     convert.add_argument("--seed", type=int, default=0, help="random init and sample input seed")
     convert.add_argument("--sampler", choices=["gather", "separable", "dense"], default=None,
-                         help="grid_sample rewrite (default: gather for mldrift, separable otherwise)")
+                         help="sampler of the grid_sample and deformable-attention rewrites "
+                              "(default: gather for mldrift, separable otherwise)")
+    convert.add_argument("--rewrite", action="append", default=[], metavar="NAME",
+                         help="run rewrite NAME instead of the profile's default one for the same op (repeatable)")
+    convert.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                         help="import MODULE first: its declared rewrites join the pipeline (repeatable; "
+                              "installed 'gpusafe.rewrites' entry points load without it)")
     convert.add_argument("--out", required=True, metavar="DIR", help="writes DIR/model.tflite and DIR/report.json")
     convert.add_argument("--json", action="store_true", help="print report.json instead of the summary")
     convert.set_defaults(func=cmd_convert)
@@ -185,8 +268,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--gpu-repeats", type=int, default=5, help="GPU-oracle runs per variant (median; default 5)")
     bench.set_defaults(func=cmd_bench)
 
-    passes = sub.add_parser("passes", help="list the registered graph passes")
+    passes = sub.add_parser("passes", help="list the registered passes and rewrites",
+                            description="List registered passes and rewrites: name, targets, the lint findings "
+                                        "they fix, exactness, and the profiles that run them by default.")
     passes.add_argument("--json", action="store_true")
+    passes.add_argument("--plugin", action="append", default=[], metavar="MODULE", help="load rewrites from MODULE")
     passes.set_defaults(func=cmd_passes)
 
     rules = sub.add_parser("rules", help="list lint rules and profiles")

@@ -33,7 +33,9 @@ def test_convert_needs_out_and_a_known_family(tmp_path):
 def test_passes_listing():
     data = json.loads(run("passes", "--json").stdout)
     names = {p["name"] for p in data["passes"]}
-    assert set(data["default"]) <= names and "fold-constants" in names
+    assert set(data["default"]) == {"mldrift", "classic", "strict"} and "fold-constants" in names
+    assert all(set(default) <= names for default in data["default"].values())
+    assert "grid-sample-gather" in data["default"]["mldrift"] and "grid-sample-separable" in data["default"]["strict"]
     fold = next(p for p in data["passes"] if p["name"] == "fold-constants")
     assert fold["exact"] is False and fold["atol"] == 1e-4
     assert "stack-to-cat" in run("passes").stdout

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch.export import ExportedProgram
 from torch.fx import GraphModule
@@ -9,17 +11,23 @@ from torch.fx import GraphModule
 from gpusafe.errors import GpusafeError
 
 
-def capture(model: torch.nn.Module, example_inputs: tuple) -> ExportedProgram:
-    """torch.export the model in eval mode with the example inputs' shapes fixed."""
+def capture(model: torch.nn.Module, example_inputs: tuple, *, mark_deformable_attention: bool = False
+            ) -> ExportedProgram:
+    """torch.export the model in eval mode with the example inputs' shapes fixed; optionally with
+    its deformable attention kept as ``gpusafe::ms_deform_attn`` nodes (see ``gpusafe.graphs.marks``)."""
+    from gpusafe.graphs.marks import deformable_attention_marked
+
     model = model.eval()
+    marking = deformable_attention_marked(model) if mark_deformable_attention else contextlib.nullcontext()
     try:
-        with torch.no_grad():
+        with torch.no_grad(), marking:
             return torch.export.export(model, tuple(example_inputs), strict=False)
     except Exception as e:  # torch.export raises many types; the user needs the first line
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise GpusafeError(f"torch.export could not capture {type(model).__name__}: {first}") from None
 
 
-def capture_graph_module(model: torch.nn.Module, example_inputs: tuple) -> GraphModule:
+def capture_graph_module(model: torch.nn.Module, example_inputs: tuple, *, mark_deformable_attention: bool = False
+                         ) -> GraphModule:
     """The captured program as a plain GraphModule (parameters as attributes) for the passes."""
-    return capture(model, example_inputs).module()
+    return capture(model, example_inputs, mark_deformable_attention=mark_deformable_attention).module()

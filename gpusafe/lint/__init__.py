@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from gpusafe.lint.config import load_profile
@@ -28,6 +29,25 @@ def _shapes(sg: Subgraph, op) -> str:
     return f"{ins} -> {outs}"
 
 
+def registered_fixes(rule_id: str, op_name: str) -> list[str]:
+    """Plugin passes and rewrites registered in this process that declare they fix this finding
+    (``fixes=["rule:OP"]``); gpusafe's own are named by the rules' fix texts.
+
+    Torch-free: it reads the pass registry only if something (``--plugin``, a user's script) has
+    already loaded it, so plugin rewrites are named without the linter importing torch."""
+    registry = sys.modules.get("gpusafe.passes.registry")
+    if registry is None:
+        return []
+    key = f"{rule_id}:{op_name}"
+    return [spec.name for spec in registry.REGISTRY.values()
+            if key in spec.fixes and not spec.to_json()["module"].startswith("gpusafe.")]
+
+
+def _fix_text(rule_id: str, op_name: str, fix: str) -> str:
+    named = [name for name in registered_fixes(rule_id, op_name) if name not in fix]
+    return f"{fix} (gpusafe: {', '.join(named)})" if named else fix
+
+
 def _run_rules(view: ModelView, profile: Profile) -> tuple[list[Finding], dict[int, set[int]], bool]:
     findings: list[Finding] = []
     unsupported: dict[int, set[int]] = {}
@@ -40,7 +60,7 @@ def _run_rules(view: ModelView, profile: Profile) -> tuple[list[Finding], dict[i
             for op, message, *fix in rule.check(sg, profile):
                 name = op.custom_code if op.is_custom else op.name
                 findings.append(Finding(rule.id, severity, sg.index, op.index, name, _shapes(sg, op), message,
-                                        fix[0] if fix else rule.fix))
+                                        _fix_text(rule.id, name, fix[0] if fix else rule.fix)))
                 if severity == "error":
                     aborted |= rule.whole_model
                     unsupported.setdefault(sg.index, set()).add(op.index)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import torch
 from torch.fx import GraphModule, Node
 from torch.fx.passes.infra.pass_base import PassBase, PassResult
@@ -19,12 +21,17 @@ class GraphPass(PassBase):
         super().__init__()
         self.n_matched = 0
         self.n_changed = 0
+        self.skips: Counter[str] = Counter()  # why matched nodes were left alone
 
     def matched(self, n: int = 1) -> None:
         self.n_matched += n
 
     def changed(self, n: int = 1) -> None:
         self.n_changed += n
+
+    def skipped(self, reason: str) -> None:
+        """A candidate was left as it is; the reason goes into the pass report."""
+        self.skips[reason] += 1
 
     def rewrite(self, gm: GraphModule) -> None:
         raise NotImplementedError

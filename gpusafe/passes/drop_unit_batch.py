@@ -43,7 +43,7 @@ def _sample_inputs(gm):
 
 
 @register_pass("drop-unit-batch", targets=["> 4-D tensors with a leading 1"], fixes=["rank", "op-version"],
-               after=["grid-sample", "fold-constants", "drop-asserts"])
+               after=["rewrites", "fold-constants", "drop-asserts"])
 class DropUnitBatch(GraphPass):
     """Run chains of [1, ...] tensors above rank 4 one rank lower (exact)."""
 

@@ -29,6 +29,10 @@ class NumericsError(GpusafeError):
     """A pass changed the model's outputs beyond its declared tolerance."""
 
 
+class PassError(GpusafeError):
+    """A pass raised while rewriting: the message names it."""
+
+
 @dataclass
 class PassRecord:
     name: str
@@ -39,6 +43,7 @@ class PassRecord:
     seconds: float = 0.0
     max_abs_error: float = 0.0
     rounds: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)  # reason -> candidates left alone
 
 
 @dataclass
@@ -53,11 +58,12 @@ class PassReport:
                 "op_histogram_before": self.histogram_before, "op_histogram_after": self.histogram_after}
 
     def text(self) -> str:
-        lines = [f"  {'pass':<22} {'matched':>7} {'changed':>7} {'time (s)':>8}  {'max |err|':>9}  promise"]
+        lines = [f"  {'pass':<30} {'matched':>7} {'changed':>7} {'time (s)':>8}  {'max |err|':>9}  promise"]
         for r in self.records:
             promise = "exact" if r.exact else f"atol {r.atol:g}"
-            lines.append(f"  {r.name:<22} {r.matched:>7} {r.changed:>7} {r.seconds:>8.2f}  "
+            lines.append(f"  {r.name:<30} {r.matched:>7} {r.changed:>7} {r.seconds:>8.2f}  "
                          f"{r.max_abs_error:>9.2g}  {promise}")
+            lines.extend(f"    left {count} alone: {reason}" for reason, count in r.skipped.items())
         before, after = self.histogram_before, self.histogram_after
         changed = sorted(((op, before.get(op, 0), after.get(op, 0)) for op in set(before) | set(after)
                           if before.get(op, 0) != after.get(op, 0)), key=lambda c: (-abs(c[1] - c[2]), c[0]))
@@ -100,9 +106,15 @@ def max_abs_error(reference, candidate) -> float:
 
 
 def _ordered(specs: list[PassSpec]) -> list[PassSpec]:
+    """Topological order by ``after``; ``after=["rewrites"]`` means every rewrite in the run."""
     by_cls = {s.cls: s for s in specs}
-    constraints = [this_before_that_pass_constraint(get_pass(dep).cls, s.cls)
-                   for s in specs for dep in s.after if get_pass(dep).cls in by_cls]
+    rewrites = [s.cls for s in specs if s.rewrite is not None]
+
+    def firsts(dep: str):
+        return rewrites if dep == "rewrites" else [get_pass(dep).cls]
+
+    constraints = [this_before_that_pass_constraint(first, s.cls)
+                   for s in specs for dep in s.after for first in firsts(dep) if first in by_cls]
     manager = FxPassManager(passes=[s.cls for s in specs], constraints=constraints)
     manager.solve_constraints()
     return [by_cls[cls] for cls in manager.passes]
@@ -129,11 +141,20 @@ class PassManager:
             backup = GraphModule(gm, copy.deepcopy(gm.graph))
             instance = spec.cls(**self.options.get(spec.name, {}))
             start = time.perf_counter()
-            result = instance(gm)
+            try:
+                result = instance(gm)
+            except GpusafeError:
+                raise
+            except Exception as e:  # a bug in the pass (or a plugin's): name it, keep the graph before it
+                failure = PassError(f"pass {spec.name!r} failed: {type(e).__name__}: {e}")
+                failure.graph_module = backup
+                raise failure from e
             record.seconds += time.perf_counter() - start
             record.rounds += 1
             record.matched += instance.n_matched
             record.changed += instance.n_changed
+            for reason, count in instance.skips.items():
+                record.skipped[reason] = record.skipped.get(reason, 0) + count
             gm = result.graph_module
             gm.graph.lint()
             if not result.modified:

@@ -18,6 +18,7 @@ class PassSpec:
     summary: str = ""
     profiles: tuple[str, ...] = ("mldrift", "classic", "strict")
     fixpoint: bool = False  # re-run until it changes nothing
+    rewrite: object = None  # the Rewrite declaration, for passes generated from one
 
     @property
     def exact(self) -> bool:
@@ -26,12 +27,14 @@ class PassSpec:
     def to_json(self) -> dict:
         return {"name": self.name, "targets": list(self.targets), "fixes": list(self.fixes), "exact": self.exact,
                 "atol": self.atol, "after": list(self.after), "profiles": list(self.profiles),
-                "summary": self.summary}
+                "summary": self.summary,
+                "kind": "rewrite" if self.rewrite is not None else "pass",
+                "module": self.rewrite.module if self.rewrite is not None else self.cls.__module__}
 
 REGISTRY: dict[str, PassSpec] = {}
 
 def register_pass(name: str, *, targets, fixes, atol: float | None = None, after=(), profiles=None,
-                  fixpoint: bool = False):
+                  fixpoint: bool = False, rewrite=None):
     """Class decorator: ``@register_pass("stack-to-cat", targets=[...], fixes=[...])``."""
 
     def register(cls):
@@ -39,14 +42,36 @@ def register_pass(name: str, *, targets, fixes, atol: float | None = None, after
             raise ValueError(f"pass {name!r} is registered twice")
         doc = (cls.__doc__ or "").strip().splitlines()
         spec = PassSpec(name, cls, tuple(targets), tuple(fixes), atol, tuple(after),
-                        doc[0] if doc else "", tuple(profiles or PassSpec.profiles), fixpoint)
+                        doc[0] if doc else "", PassSpec.profiles if profiles is None else tuple(profiles), fixpoint,
+                        rewrite)
         REGISTRY[name] = spec
         cls.spec = spec
         return cls
 
     return register
 
+def load_builtins() -> None:
+    """Register gpusafe's own passes and rewrites (importing them registers them)."""
+    import gpusafe.passes  # noqa: F401
+    import gpusafe.rewrites.builtin  # noqa: F401
+
+
+def default_passes(profile: str, choose=()) -> list[str]:
+    """Every registered pass that runs by default in ``profile``, in registration order, with the
+    rewrites named in ``choose`` taking the place of the default rewrites of the same op."""
+    load_builtins()
+    chosen = [get_pass(name) for name in choose]
+    replaced = {op for spec in chosen if spec.rewrite is not None for op in spec.rewrite.replaces}
+    names = []
+    for spec in REGISTRY.values():
+        ops = set(spec.rewrite.replaces) if spec.rewrite is not None else set()
+        if profile in spec.profiles and not ops & replaced:
+            names.append(spec.name)
+    return names + [spec.name for spec in chosen if spec.name not in names]
+
+
 def get_pass(name: str) -> PassSpec:
+    load_builtins()
     try:
         return REGISTRY[name]
     except KeyError:

@@ -1,22 +1,11 @@
-"""GPU-safe replacements for ops the delegate rejects: the math as plain torch functions.
+"""GPU-safe replacements for ops the delegate rejects, declared with :func:`rewrite`.
 
-Each rewrite module exposes one function with the reference op's signature and a
-:class:`Rewrite` declaration: the op it replaces, its tolerance, the profiles it serves and the
-lint finding it fixes. Passes in ``gpusafe.passes`` put them into captured graphs.
+Each rewrite module holds one function and its declaration: the op it replaces, the reference it
+must equal, its tolerance, the profiles it serves and the lint finding it fixes. Declaring a
+rewrite registers a pass of the same name; :func:`gpusafe.testing.check_rewrite` tests it.
+``gpusafe.rewrites.builtin`` imports (and so registers) gpusafe's own.
 """
 
-from __future__ import annotations
+from gpusafe.rewrites.api import REWRITES, NotApplicable, Rewrite, rewrite
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
-
-@dataclass(frozen=True)
-class Rewrite:
-    name: str
-    function: Callable
-    replaces: str  # the reference op, e.g. "torch.nn.functional.grid_sample"
-    atol: float  # absolute tolerance against the reference in fp32, the one the property tests use
-    profiles: tuple[str, ...]
-    fixes: tuple[str, ...]
-    summary: str
+__all__ = ["REWRITES", "NotApplicable", "Rewrite", "rewrite"]

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import torch
 
-from gpusafe.rewrites import Rewrite
 from gpusafe.rewrites.grid_coords import pixel_coords, tent
+from gpusafe.rewrites.grid_sample_common import declare_grid_sample
 
 
+@declare_grid_sample("grid-sample-dense", profiles=())
 def grid_sample_dense(value: torch.Tensor, grid: torch.Tensor, align_corners: bool = False) -> torch.Tensor:
     n, c, h, w = value.shape
     _, out_h, out_w, _ = grid.shape
@@ -23,9 +24,3 @@ def grid_sample_dense(value: torch.Tensor, grid: torch.Tensor, align_corners: bo
     out = torch.matmul(value.reshape(n, c, h * w), weights.transpose(1, 2))  # [N, C, P]
     return out.reshape(n, c, out_h, out_w)
 
-
-REWRITE = Rewrite(
-    name="grid-sample-dense", function=grid_sample_dense, replaces="torch.nn.functional.grid_sample",
-    atol=1e-5, profiles=("mldrift", "classic", "strict"), fixes=("unsupported-op:GATHER_ND", "rank"),
-    summary="bilinear grid_sample as a dense [points, H*W] tent matmul (reference)",
-)

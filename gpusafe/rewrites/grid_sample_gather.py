@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import torch
 
-from gpusafe.rewrites import Rewrite
 from gpusafe.rewrites.grid_coords import pixel_coords
+from gpusafe.rewrites.grid_sample_common import declare_grid_sample
 from gpusafe.rewrites.tfl_ops import gather_rows
 
 
+@declare_grid_sample("grid-sample-gather", profiles=("mldrift",))
 def grid_sample_gather(value: torch.Tensor, grid: torch.Tensor, align_corners: bool = False) -> torch.Tensor:
     """F.grid_sample(value, grid, "bilinear", "zeros", align_corners) for value [N, C, H, W]."""
     n, c, h, w = value.shape
@@ -44,9 +45,3 @@ def grid_sample_gather(value: torch.Tensor, grid: torch.Tensor, align_corners: b
             out = term if out is None else out + term
     return out.permute(0, 3, 1, 2).reshape(n, c, out_h, out_w)
 
-
-REWRITE = Rewrite(
-    name="grid-sample-gather", function=grid_sample_gather, replaces="torch.nn.functional.grid_sample",
-    atol=1e-5, profiles=("mldrift",), fixes=("unsupported-op:GATHER_ND", "rank"),
-    summary="bilinear grid_sample as four 1-D int32 GATHERs: O(1) per point",
-)

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import torch
 
-from gpusafe.rewrites import Rewrite
 from gpusafe.rewrites.grid_coords import pixel_coords, tent
+from gpusafe.rewrites.grid_sample_common import declare_grid_sample
 
 
+@declare_grid_sample("grid-sample-separable", profiles=("classic", "strict"))
 def grid_sample_separable(value: torch.Tensor, grid: torch.Tensor, align_corners: bool = False) -> torch.Tensor:
     n, c, h, w = value.shape
     _, out_h, out_w, _ = grid.shape
@@ -27,9 +28,3 @@ def grid_sample_separable(value: torch.Tensor, grid: torch.Tensor, align_corners
     out = (rows.reshape(n, c, h, points) * ty.transpose(2, 3)).sum(2)  # [N, C, P]
     return out.reshape(n, c, out_h, out_w)
 
-
-REWRITE = Rewrite(
-    name="grid-sample-separable", function=grid_sample_separable, replaces="torch.nn.functional.grid_sample",
-    atol=1e-5, profiles=("mldrift", "classic", "strict"), fixes=("unsupported-op:GATHER_ND", "rank"),
-    summary="bilinear grid_sample as W then H tent contractions: no GATHER/CAST",
-)

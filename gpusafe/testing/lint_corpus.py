@@ -234,12 +234,12 @@ def gather_nd() -> GraphBuilder:
     return g
 
 
-def topk(shape=(1, 64), runtime_k=False, index_dtype="int32") -> GraphBuilder:
+def topk(shape=(1, 64), runtime_k=False, index_dtype="int32", k=5) -> GraphBuilder:
     g = GraphBuilder()
     x = g.input(list(shape))
-    k = g.input([], "int32") if runtime_k else g.const(np.array(5, I32))
-    out = [*shape[:-1], 5]
-    vals, idx = g.op("TOPK_V2", [x, k], [out, out], ["float32", index_dtype])
+    k_tensor = g.input([], "int32") if runtime_k else g.const(np.array(k, I32))
+    out = [*shape[:-1], k]
+    vals, idx = g.op("TOPK_V2", [x, k_tensor], [out, out], ["float32", index_dtype])
     g.output(vals, idx)
     return g
 
@@ -510,6 +510,8 @@ CASES["pad_runtime_paddings"] = lambda: with_runtime("PAD", [4, 2], "int32", [1,
 CASES["topk_runtime_k"] = lambda: topk(runtime_k=True)
 CASES["topk_int64_indices"] = lambda: topk(index_dtype="int64")
 CASES["topk_4d"] = lambda: topk(shape=[1, 2, 3, 64])
+CASES["topk_short_axis"] = lambda: topk(shape=[1, 3], k=1)  # crashes ML Drift's compiler
+CASES["topk_axis_of_4"] = lambda: topk(shape=[2, 4], k=1)
 CASES["gather_5d_table"] = lambda: gather([1, 2, 3, 16, 4], [10], [1, 2, 3, 10, 4],
                                           opts=options("GatherOptions", axis=3))
 CASES["gather_scalar_index"] = lambda: gather([64, 4], [], [4])

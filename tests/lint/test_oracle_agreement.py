@@ -55,9 +55,15 @@ def test_torch_names_match_the_torch_corpus():
     assert sorted(TORCH_CASES) == TORCH_NAMES
 
 
+CRASH_RULES = {"topk-short-axis"}  # findings whose models crash the delegate's compiler
+
+
 def assert_agreement(report, verdict):
-    assert verdict.status != "crashed", verdict.detail
     errors = [f for f in report.findings if f.severity == "error"]
+    if verdict.status == "crashed" or CRASH_RULES & {f.rule for f in errors}:
+        assert verdict.status == "crashed" and CRASH_RULES & {f.rule for f in errors}, (verdict.detail, errors)
+        assert not report.gpu_ready and report.partition.gpu_ops == 0
+        return
     assert report.gpu_ready == verdict.accepted, (
         f"lint says {'clean' if report.gpu_ready else [(f.op, f.message) for f in errors]}, "
         f"delegate says {verdict.status}: {verdict.rejected or verdict.detail}")

@@ -32,6 +32,16 @@ def gather_indices(sg, profile):
             yield op, f"GATHER indices are {idx.dtype}; the delegate takes int32 only"
 
 
+@rule("topk-short-axis", "error", "TOPK_V2 over an axis shorter than 4 crashes the delegate's compiler",
+      "pad the axis to 4 with -inf first (the sort-to-topk rewrite does)", whole_model=True)
+def topk_short_axis(sg, profile):
+    for op in _ops(sg, "TOPK_V2"):
+        x = input_at(sg, op, 0)
+        if x is not None and x.shape and x.shape[-1] < 4:
+            yield op, (f"TOPK_V2 over a last axis of {x.shape[-1]}: ML Drift's compiler crashes (SIGFPE) on "
+                       "axes shorter than 4, taking the app with it")
+
+
 @rule("softmax-beta", "error", "SOFTMAX with beta != 1",
       "scale the logits by beta before a beta = 1 SOFTMAX")
 def softmax_beta(sg, profile):

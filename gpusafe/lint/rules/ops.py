@@ -6,7 +6,8 @@ from gpusafe.lint.rules import rule
 
 # What to do about the ops DETR conversions emit most; other ops get the generic advice.
 OP_FIXES = {
-    "GATHER_ND": "rewrite grid_sample / deformable attention with gpusafe's sampler (pass grid-sample)",
+    "GATHER_ND": "rewrite grid_sample / deformable attention with gpusafe's samplers "
+                 "(rewrites grid-sample-*, deformable-attention-*)",
     "BROADCAST_TO": "let the elementwise op broadcast (pass expand-to-broadcast)",
     "STABLEHLO_SORT": "lower sort / top-k to TOPK_V2 or max-and-mask (pass sort-to-topk)",
     "WHERE": "use a fixed-size mask instead of data-dependent indices",
@@ -23,7 +24,7 @@ OP_FIXES = {
     "GATHER": "use the separable-tent sampler or move the gather to the host (pass two-graph-split)",
     "TOPK_V2": "top-k as iterative max-and-mask (pass topk-max-and-mask) or on the host (pass two-graph-split)",
     "PACK": "concatenate reshaped inputs instead (pass stack-to-cat)",
-    "CAST": "keep the graph in float; compute indices with FLOOR (pass grid-sample, separable variant)",
+    "CAST": "keep the graph in float; sample without index casts (rewrite grid-sample-separable)",
 }
 GENERIC_FIX = "express the op with ops the delegate supports before conversion"
 

@@ -1,0 +1,132 @@
+"""Declaring a GPU-safe rewrite: one decorator, used by gpusafe's own rewrites and by plugins.
+
+    @rewrite("unfold-to-slices", replaces=torch.ops.aten.im2col.default, reference=F.unfold,
+             fixes=["unsupported-op:GATHER_ND", "rank"], inputs=unfold_cases())
+    def unfold_as_slices(x, kernel_size, dilation=1, padding=0, stride=1): ...
+
+A declaration names what the rewrite replaces (one or more aten ops, or a ``pattern`` function
+for the subgraph rewriter), the ``reference`` it must equal, ``atol`` (``None``: exact), the
+``profiles`` it runs in by default, the lint findings it ``fixes`` (``"rule"`` or
+``"rule:OP"``, so the linter can name it), and a hypothesis strategy of ``inputs`` (argument
+tuples of the reference) for :func:`gpusafe.testing.check_rewrite`. ``gpu_clean_in`` narrows the
+profiles whose lint the result passes, for a rewrite that runs everywhere but produces an op only
+some delegates take (``sort-to-topk``: TOPK_V2 makes a model loadable everywhere, and runs on
+the GPU in mldrift only). Declaring also registers a
+pass of the same name with the pass manager, which checks its numerics like any other pass.
+
+Tolerance: ``|rewrite - reference| <= atol * max(1, largest |input|)`` elementwise in fp32
+(``relative_to="outputs"``: times max(1, largest |reference output|), for ops whose output scale
+does not follow the input's, like normalisations); an exact rewrite (``atol=None``) must be bit
+for bit.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from gpusafe.errors import GpusafeError
+
+
+class NotApplicable(Exception):  # noqa: N818  (a signal, not an error)
+    """Raised by a rewrite's ``match`` hook: this call is not one the rewrite handles, and why."""
+
+
+@dataclass(frozen=True, eq=False)
+class Rewrite:
+    name: str
+    function: Callable  # the GPU-safe replacement
+    reference: Callable  # what it must equal, same arguments
+    replaces: tuple = ()  # aten OpOverloads it replaces ...
+    pattern: Callable | None = None  # ... or a pattern function (tensors in, tensor(s) out)
+    atol: float | None = None  # None: exact
+    profiles: tuple[str, ...] = ()  # profiles whose pipeline runs it by default
+    fixes: tuple[str, ...] = ()  # lint findings it removes: "rule" or "rule:OP"
+    inputs: object = None  # hypothesis strategy of argument tuples for the reference
+    match: Callable | dict | None = None  # aten node args (tensors as example values) -> function args; or per op
+    after: tuple[str, ...] = ()  # passes that must run first
+    gpu_clean_in: tuple[str, ...] | None = None  # profiles whose lint its output passes (default: profiles)
+    relative_to: str = "inputs"  # the tolerance scales with the largest |input| or |reference output|
+    summary: str = ""
+    module: str = ""
+
+    def __call__(self, *args, **kwargs):
+        return self.function(*args, **kwargs)
+
+    @property
+    def exact(self) -> bool:
+        return self.atol is None
+
+    def tolerance(self, args: Sequence, expected=None) -> float:
+        """The allowed |error| for these arguments and reference output (see the module docstring)."""
+        if self.atol is None:
+            return 0.0
+        values = _tensors([expected]) if self.relative_to == "outputs" else _tensors(args)
+        finite = [a[torch.isfinite(a)] for a in values if a.is_floating_point()]
+        return self.atol * max([1.0] + [float(a.abs().max()) for a in finite if a.numel()])
+
+    def lint_profiles(self) -> tuple[str, ...]:
+        """The profiles whose lint the rewritten op must pass (what check_rewrite checks)."""
+        return self.gpu_clean_in if self.gpu_clean_in is not None else (self.profiles or ("mldrift",))
+
+    def targets(self) -> list[str]:
+        if self.pattern is not None:
+            return [f"pattern {self.pattern.__name__}"]
+        return [str(op) for op in self.replaces]
+
+    def blocked_ops(self) -> list[str]:
+        """TFLite ops named in ``fixes`` ("unsupported-op:GATHER_ND" -> GATHER_ND)."""
+        return [f.split(":", 1)[1] for f in self.fixes if ":" in f]
+
+
+def _tensors(args) -> list[torch.Tensor]:
+    from torch.utils._pytree import tree_leaves
+
+    return [a for a in tree_leaves(list(args)) if isinstance(a, torch.Tensor)]
+
+
+REWRITES: dict[str, Rewrite] = {}
+
+
+def rewrite(name: str, *, reference: Callable, replaces=(), pattern: Callable | None = None,
+            atol: float | None = None, profiles: Sequence[str] = (), fixes: Sequence[str] = (), inputs=None,
+            match=None, after: Sequence[str] = ("drop-asserts", "fold-constants"), gpu_clean_in=None,
+            relative_to: str = "inputs"):
+    """Decorator declaring ``function`` as a rewrite; returns the :class:`Rewrite` (callable like
+    the function). Registers the rewrite and its pass."""
+    if (pattern is None) == (not replaces):
+        raise GpusafeError(f"rewrite {name!r}: give exactly one of replaces= (aten ops) or pattern=")
+    if relative_to not in ("inputs", "outputs"):
+        raise GpusafeError(f"rewrite {name!r}: relative_to must be 'inputs' or 'outputs', not {relative_to!r}")
+
+    def declare(function: Callable) -> Rewrite:
+        ops = tuple(replaces) if isinstance(replaces, list | tuple) else (replaces,)
+        doc = inspect.getdoc(inspect.getmodule(function)) or inspect.getdoc(function) or ""
+        declared = Rewrite(name, function, reference, () if pattern is not None else ops, pattern, atol,
+                           tuple(profiles), tuple(fixes), inputs, match, tuple(after),
+                           None if gpu_clean_in is None else tuple(gpu_clean_in), relative_to,
+                           doc.splitlines()[0] if doc else "", getattr(function, "__module__", ""))
+        register_rewrite(declared)
+        return declared
+
+    return declare
+
+
+def register_rewrite(declared: Rewrite) -> None:
+    from gpusafe.passes.rewrite_pass import register_rewrite_pass
+
+    if declared.name in REWRITES:
+        raise GpusafeError(f"rewrite {declared.name!r} is declared twice")
+    for other in REWRITES.values():
+        shared = set(declared.profiles) & set(other.profiles)
+        ordered = declared.name in other.after or other.name in declared.after  # complementary: one runs first
+        if shared and not ordered and declared.replaces and set(declared.replaces) & set(other.replaces):
+            raise GpusafeError(f"rewrites {other.name!r} and {declared.name!r} both replace "
+                               f"{declared.replaces[0]} by default in {', '.join(sorted(shared))}: "
+                               "give one of them profiles=(), or order them with after= if they complement "
+                               "each other")
+    register_rewrite_pass(declared)
+    REWRITES[declared.name] = declared

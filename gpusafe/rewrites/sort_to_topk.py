@@ -1,0 +1,70 @@
+"""``topk`` / descending ``sort`` -> litert-torch's ``tfl.topk_v2``, which becomes TOPK_V2.
+
+litert-torch lowers some aten.topk calls through a sort into STABLEHLO_SORT, an op neither the GPU
+delegate nor the LiteRT CPU interpreter can run ("Didn't find op for builtin opcode
+'STABLEHLO_SORT'"). tfl.topk_v2 takes the top k along the last axis, sorted, with int32
+indices: topk(x, k, d) == transpose(topk_v2(transpose(x, d, -1), k), d, -1), indices cast to
+int64; sort(x, d, descending=True) == topk(x, size(d), d). ML Drift's compiler crashes (SIGFPE)
+on a TOPK_V2 whose axis is shorter than 4 (lint rule topk-short-axis), so shorter axes are padded
+to 4 with -inf first: padding never outranks a real value. Exact, except the order of exactly tied
+values and of -inf values on such short axes (the property test draws untied finite values).
+Where ``topk-max-and-mask`` runs (classic, strict) it takes the small top-k first.
+"""
+
+from __future__ import annotations
+
+import torch
+from hypothesis import strategies as st
+
+from gpusafe.rewrites.api import NotApplicable, rewrite
+from gpusafe.rewrites.tfl_ops import tfl
+from gpusafe.testing.strategies import tensors
+
+aten = torch.ops.aten
+SHORTEST_AXIS = 4  # TOPK_V2 over fewer crashes ML Drift's compiler
+
+
+def match_topk(x, k, dim=-1, largest=True, sorted=True):
+    """aten.topk -> (x, k, dim) when it takes the largest values."""
+    if not largest:
+        raise NotApplicable("smallest-first top-k (largest=False)")
+    return x, k, dim % x.dim()
+
+
+def match_sort(x, dim=-1, descending=False):
+    """aten.sort -> (x, size, dim) when descending: a full-length top-k."""
+    if not descending:
+        raise NotApplicable("ascending sort")
+    return x, x.shape[dim], dim % x.dim()
+
+
+def top_k(x: torch.Tensor, k: int, dim: int):
+    """The reference: the k largest along dim, largest first, with int64 indices."""
+    values, indices = torch.topk(x, k, dim)
+    return values, indices
+
+
+@st.composite
+def topk_inputs(draw):
+    shape = tuple(draw(st.lists(st.integers(1, 6), min_size=1, max_size=4)))
+    dim = draw(st.integers(0, len(shape) - 1))
+    return draw(tensors(shape)), draw(st.integers(1, shape[dim])), dim
+
+
+@rewrite("sort-to-topk", replaces=[aten.topk.default, aten.sort.default], reference=top_k,
+         profiles=("mldrift", "classic", "strict"), gpu_clean_in=("mldrift",), fixes=["unsupported-op:STABLEHLO_SORT"],
+         inputs=topk_inputs(), after=["drop-asserts", "fold-constants", "topk-max-and-mask"],
+         match={aten.topk.default: match_topk, aten.sort.default: match_sort})
+def topk_v2(x: torch.Tensor, k: int, dim: int):
+    """top-k (and descending sort) with tfl.topk_v2 on the last axis (exact up to tie order)."""
+    last = x.dim() - 1
+    source = x if dim == last else x.transpose(dim, last)
+    if source.shape[-1] < SHORTEST_AXIS:
+        filler = torch.full((*source.shape[:-1], SHORTEST_AXIS - source.shape[-1]), float("-inf"))
+        source = torch.cat([source, filler], -1)
+    values, indices = tfl().topk_v2(source, k)
+    indices = indices.to(torch.int64)
+    if dim == last:
+        return values, indices
+    # Contiguous, as topk's own outputs are: a strided view would make downstream sums round differently.
+    return values.transpose(dim, last).contiguous(), indices.transpose(dim, last).contiguous()

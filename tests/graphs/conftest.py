@@ -1,0 +1,3 @@
+import pytest
+
+pytest.importorskip("transformers", reason="capture needs the convert extra")

@@ -1,0 +1,102 @@
+"""The example plugin under examples/unfold_plugin, as a user would use it: its property test,
+discovery by `gpusafe convert` (flag and entry point), the blocked op gone and a clean lint, and
+the linter naming the plugin's rewrite as the fix."""
+
+import json
+import os
+import subprocess
+import sys
+from importlib.metadata import EntryPoint
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("litert_torch")
+PLUGIN_DIR = Path(__file__).resolve().parents[1] / "examples" / "unfold_plugin"
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PLUGIN_DIR), os.environ.get("PYTHONPATH", "")])}
+CONVERT = ["convert", "module", "--model", "gpusafe_unfold.model:build", "--input-shape", "1,3,32,32", "--json"]
+
+
+def gpusafe(*args):
+    return subprocess.run([sys.executable, "-m", "gpusafe", *args], capture_output=True, text=True, env=ENV,
+                          timeout=600)
+
+
+@pytest.fixture(scope="module")
+def plugin():
+    sys.path.insert(0, str(PLUGIN_DIR))
+    try:
+        from gpusafe_unfold import rewrites
+
+        yield rewrites
+    finally:
+        sys.path.remove(str(PLUGIN_DIR))
+
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory):
+    """(report with the plugin, report without it, the plain .tflite)."""
+    out = tmp_path_factory.mktemp("unfold")
+    with_plugin = gpusafe(*CONVERT, "--plugin", "gpusafe_unfold.rewrites", "--out", str(out / "with"))
+    without = gpusafe(*CONVERT, "--out", str(out / "without"))
+    assert with_plugin.returncode == 0 and without.returncode == 0, with_plugin.stderr[-2000:] + without.stderr[-2000:]
+    return json.loads(with_plugin.stdout), json.loads(without.stdout), out / "without" / "model.tflite"
+
+
+def test_the_plugin_rewrite_keeps_its_promises(plugin, tmp_path):
+    from gpusafe.testing import check_rewrite
+
+    result = check_rewrite(plugin.unfold_as_slices, max_examples=100, workdir=tmp_path)
+    assert result.worst_ratio == 0 and "aten.im2col.default" not in result.ops_after
+
+
+def test_convert_runs_the_plugin_and_the_blocked_op_is_gone(converted):
+    with_plugin, without, _ = converted
+    record = next(p for p in with_plugin["passes"]["passes"] if p["name"] == "unfold-to-slices")
+    assert (record["changed"], record["max_abs_error"]) == (1, 0.0)
+    assert "unfold-to-slices" in with_plugin["rewrites"]
+    assert with_plugin["lint"]["counts"]["error"] == 0 and "GATHER_ND" not in with_plugin["lint"]["op_histogram"]
+    assert max(with_plugin["cpu_check"]["max_abs_error"]) < 1e-5
+    # Without the plugin the same model is blocked by what the rewrite fixes.
+    assert "GATHER_ND" in without["lint"]["op_histogram"] and without["lint"]["counts"]["error"] > 0
+
+
+def test_lint_names_the_plugin_rewrite_as_the_fix(converted):
+    _, _, blocked = converted
+    named = gpusafe("lint", str(blocked), "--plugin", "gpusafe_unfold.rewrites", "--json")
+    plain = gpusafe("lint", str(blocked), "--json")
+    findings = json.loads(named.stdout)["results"][0]["findings"]
+    fixes = [f["fix"] for f in findings if (f["rule"], f["op"]) == ("unsupported-op", "GATHER_ND")]
+    assert fixes and all("unfold-to-slices" in fix for fix in fixes)
+    assert "unfold-to-slices" not in plain.stdout
+
+
+def test_an_installed_entry_point_is_discovered(plugin, monkeypatch):
+    from gpusafe import plugins
+    from gpusafe.passes import REGISTRY
+
+    point = EntryPoint("unfold", "gpusafe_unfold.rewrites", plugins.ENTRY_POINT_GROUP)
+    monkeypatch.setattr(plugins, "entry_points", lambda group: [point] if group == plugins.ENTRY_POINT_GROUP else [])
+    assert plugins.load_plugins() == ["gpusafe_unfold.rewrites"]
+    assert REGISTRY["unfold-to-slices"].to_json()["module"] == "gpusafe_unfold.rewrites"
+
+
+def test_passes_lists_the_plugin():
+    listing = json.loads(gpusafe("passes", "--plugin", "gpusafe_unfold.rewrites", "--json").stdout)
+    entry = next(p for p in listing["passes"] if p["name"] == "unfold-to-slices")
+    assert entry["kind"] == "rewrite" and entry["exact"] and entry["targets"] == ["aten.im2col.default"]
+    assert "unfold-to-slices" in listing["default"]["strict"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["convert", "module", "--plugin", "no_such_plugin", "--model", "x:y", "--input-shape", "1", "--out", "o"],
+     "cannot load plugin 'no_such_plugin' (--plugin): ModuleNotFoundError"),
+    (["convert", "module", "--model", "gpusafe_unfold.model", "--input-shape", "1,3,8,8", "--out", "o"],
+     "expected MODULE:FACTORY"),
+    (["convert", "module", "--model", "gpusafe_unfold.model:build", "--out", "o"], "needs --input-shape"),
+    (["convert", "dfine", "--preset", "tiny", "--rewrite", "no-such-rewrite", "--out", "o"], "unknown pass"),
+])
+def test_bad_plugin_and_module_arguments_fail_in_one_line(args, message, tmp_path):
+    proc = gpusafe(*args)
+    assert proc.returncode == 2 and message in proc.stderr
+    assert "Traceback" not in proc.stderr
