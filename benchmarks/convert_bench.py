@@ -17,6 +17,13 @@ from gpusafe.oracle import compile_gpu, unavailable_reason
 DOC = Path(__file__).resolve().parents[1] / "docs" / "convert-performance.md"
 
 
+def _fp16(fp16: dict) -> str:
+    before = len(fp16["before_passes"])
+    after = "clean" if fp16["clean"] else f"{len(fp16['findings'])} ops over 65504"
+    largest = max((max(s["result"], s["reduction"]) for s in fp16["largest"]), default=0.0)
+    return f"{after} after the passes ({before} before); largest magnitude {largest:.3g}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", nargs="+", default=["n", "s"])
@@ -34,7 +41,7 @@ def main() -> None:
                     f"{t['convert_s']:.1f} | {sum(t.values()):.1f} | {report['tflite']['bytes'] / 1e6:.1f} | "
                     f"{report['tflite']['ops']} | {cpu['matched']}/{cpu['queries']}: "
                     f"{cpu['max_abs_error_matched']['logits']:.1e} / {cpu['max_abs_error_matched']['boxes']:.1e} | "
-                    f"{report['lint']['summary']} | {verdict} |")
+                    f"{report['lint']['summary']} | {verdict} | {_fp16(report['fp16'])} |")
         top = sorted(report["lint"]["op_histogram"].items(), key=lambda kv: -kv[1])
         histograms.append(f"**D-FINE-{preset}** ({report['tflite']['ops']} ops): "
                           + ", ".join(f"{op} {n}" for op, n in top))
@@ -51,8 +58,9 @@ def main() -> None:
         "fp32 rounding of the 300th, where the two runtimes may pick different tokens (the "
         "two-graph split moves that selection to the host).", "",
         "| model | input | capture (s) | passes (s) | litert-torch (s) | total (s) | .tflite (MB) | ops | "
-        "CPU vs PyTorch: matched queries, logits / boxes max error | lint (mldrift) | real delegate, GPU only |",
-        "|---|---|---|---|---|---|---|---|---|---|---|", *rows, "",
+        "CPU vs PyTorch: matched queries, logits / boxes max error | lint (mldrift) | real delegate, GPU only | "
+        "fp16 range analysis (sample input) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|", *rows, "",
         "## Op histograms of the converted models, and what each pass did", "", *histograms,
         "Reproduce:", "", "```", *[ln.strip() for ln in __doc__.splitlines()[2:] if ln.strip()], "```",
     ])

@@ -121,9 +121,12 @@ def cmd_convert(args) -> int:
         from gpusafe.graphs.dfine import DetectorOutputs, load_dfine
 
         source = {"weights": str(args.weights)} if args.weights else {"preset": args.preset, "seed": args.seed}
-        model = DetectorOutputs(load_dfine(args.preset, weights=args.weights, seed=args.seed))
-        report, passes = convert_detector(model, args.size, args.out, seed=args.seed,
-                                          description={"family": "d-fine", **source}, **options)
+        detector = load_dfine(args.preset, weights=args.weights, seed=args.seed)
+        model, description = DetectorOutputs(detector), {"family": "d-fine", **source}
+        if args.split:
+            return _convert_split(args, model, description, detector.config.id2label, options)
+        report, passes = convert_detector(model, args.size, args.out, seed=args.seed, description=description,
+                                          labels=detector.config.id2label, **options)
     if args.json:
         print(json.dumps(report, indent=2))
         return EXIT_OK
@@ -143,6 +146,26 @@ def cmd_convert(args) -> int:
     return EXIT_OK
 
 
+def _convert_split(args, model, description, labels, options) -> int:
+    from gpusafe.export.split import convert_split_detector
+
+    report = convert_split_detector(model, args.size, args.out, seed=args.seed, description=description,
+                                    labels=labels, **options)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return EXIT_OK
+    print(f"wrote {args.out}/graph_a.tflite, graph_b.tflite, host.json, manifest.json and report.json")
+    for name, part in report["graphs"].items():
+        print(f"  {name}: {part['tflite']['ops']} ops, {part['tflite']['bytes'] / 1e6:.1f} MB; "
+              f"lint: {part['lint']['summary']}; {_fp16_line(part['fp16'])}")
+    print(f"  host step (numpy): {', '.join(report['host_ops'])}")
+    cpu = report["cpu_check"]
+    worst = cpu["max_abs_error_matched"]
+    print(f"  chain (A and B on the LiteRT CPU interpreter, host in numpy) vs PyTorch: {cpu['matched']} of "
+          f"{cpu['queries']} queries match (logits max |err| {worst['logits']:.2g}, boxes {worst['boxes']:.2g})")
+    return EXIT_OK
+
+
 def _fp16_line(fp16: dict) -> str:
     before = fp16["before_passes"]
     ops = ", ".join(sorted({f["op"] for f in before}))
@@ -151,6 +174,52 @@ def _fp16_line(fp16: dict) -> str:
         return f"fp16: no op overflows 65504 on the sample input{fixed}"
     ops = "; ".join(f"{f['op']} ({f['node']}) {f['kind']} {f['magnitude']:.3g}" for f in fp16["findings"][:5])
     return f"fp16: {len(fp16['findings'])} ops overflow 65504 on the sample input: {ops}{fixed}"
+
+
+def cmd_detect(args) -> int:
+    from gpusafe.detect import detect
+
+    result = detect(args.out_dir, args.image, threshold=args.threshold, iou=args.iou, boxes_png=args.out)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return EXIT_OK
+    print(f"{args.image}: {len(result['detections'])} detections (score >= {args.threshold}, NMS IoU {args.iou}, "
+          f"{result['runtime']})")
+    for d in result["detections"]:
+        print(f"  {d['label']:<20} {d['score']:.3f}  [{', '.join(f'{v:.1f}' for v in d['box'])}]")
+    if args.out:
+        print(f"boxes drawn on {args.out}")
+    return EXIT_OK
+
+
+def cmd_verify(args) -> int:
+    from gpusafe.verify import verify
+
+    result = verify(args.out_dir, args.images, threshold=args.threshold, gpu=not args.no_gpu)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return EXIT_OK
+    for entry in result["results"]:
+        print(f"{entry['image']}:")
+        _print_graphs(entry["graphs"], "")
+        print(f"  end to end: {_agreement(entry)}")
+        if "gpu" in entry:
+            _print_graphs(entry["gpu"]["graphs"], " on the GPU (fp16)")
+            print(f"  end to end on the GPU (fp16): {_agreement(entry['gpu'])}")
+    print(f"GPU: {result['gpu']}")
+    return EXIT_OK
+
+
+def _print_graphs(graphs: dict, where: str) -> None:
+    for graph, outputs in graphs.items():
+        cells = "; ".join(f"max |err| {o['max_abs_error']:.2g}, corr {o['correlation']:.6f}" for o in outputs)
+        print(f"  {graph}{where} vs PyTorch on the same inputs: {cells}")
+
+
+def _agreement(entry: dict) -> str:
+    q, d = entry["queries"], entry["detections"]
+    return (f"{q['matched']} of {q['queries']} queries match; {d['same_class_iou_0.99']} of {d['reference']} "
+            f"PyTorch detections found with the same class at IoU >= 0.99 (min IoU {d['min_iou']:.3f})")
 
 
 def cmd_bench(args) -> int:
@@ -256,9 +325,36 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                          help="import MODULE first: its declared rewrites join the pipeline (repeatable; "
                               "installed 'gpusafe.rewrites' entry points load without it)")
-    convert.add_argument("--out", required=True, metavar="DIR", help="writes DIR/model.tflite and DIR/report.json")
+    convert.add_argument("--split", action="store_true",
+                         help="dfine: split at the query selection into graph_a.tflite, a numpy host step "
+                              "(host.json) and graph_b.tflite, with manifest.json")
+    convert.add_argument("--out", required=True, metavar="DIR",
+                         help="writes DIR/model.tflite (or the split files) and DIR/report.json")
     convert.add_argument("--json", action="store_true", help="print report.json instead of the summary")
     convert.set_defaults(func=cmd_convert)
+
+    detect = sub.add_parser("detect", help="run a converted detector on an image and print (or draw) its boxes",
+                            description="Run OUT (written by gpusafe convert) on IMAGE: preprocessing from "
+                                        "OUT/manifest.json, the graphs on the LiteRT CPU interpreter (the host step "
+                                        "of a split in numpy), sigmoid, threshold, NMS. Needs no torch.")
+    detect.add_argument("out_dir", metavar="OUT", help="a directory written by gpusafe convert")
+    detect.add_argument("image", metavar="IMAGE")
+    detect.add_argument("--out", metavar="PNG", help="draw the boxes on the image and save it here")
+    detect.add_argument("--threshold", type=float, default=0.5, help="lowest score kept (default 0.5)")
+    detect.add_argument("--iou", type=float, default=0.5, help="NMS IoU threshold (default 0.5)")
+    detect.add_argument("--json", action="store_true")
+    detect.set_defaults(func=cmd_detect)
+
+    verify = sub.add_parser("verify", help="compare a converted detector with the PyTorch model it came from",
+                            description="Per-graph errors, matched queries and detection IoU of OUT against the "
+                                        "PyTorch model rebuilt from OUT/manifest.json, on IMAGES (default: the "
+                                        "conversion's sample image); also on the GPU oracle (fp16) where it runs.")
+    verify.add_argument("out_dir", metavar="OUT")
+    verify.add_argument("images", nargs="*", metavar="IMAGE")
+    verify.add_argument("--threshold", type=float, default=0.5, help="score threshold of the detections compared")
+    verify.add_argument("--no-gpu", action="store_true", help="skip the GPU oracle")
+    verify.add_argument("--json", action="store_true")
+    verify.set_defaults(func=cmd_verify)
 
     bench = sub.add_parser("bench", help="benchmarks: bench sampling")
     bench.add_argument("what", choices=["sampling"], help="sampling: every grid_sample variant on D-FINE-S shapes")

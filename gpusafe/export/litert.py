@@ -10,7 +10,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from gpusafe.errors import GpusafeError
 from gpusafe.oracle import signature_position
@@ -36,7 +35,7 @@ def quiet_native():
                 os.close(fd)
 
 
-def convert_to_tflite(module: torch.nn.Module, sample_inputs: tuple, out: str | Path, verbose: bool = False) -> Path:
+def convert_to_tflite(module, sample_inputs: tuple, out: str | Path, verbose: bool = False) -> Path:
     import litert_torch
 
     out = Path(out)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch.fx import GraphModule
 
 from gpusafe.export.litert import convert_to_tflite, run_tflite
 from gpusafe.export.verify import compare_detections
@@ -50,6 +52,67 @@ def fp16_fixes(findings: list[dict], exclude=()) -> dict[str, dict]:
     return options
 
 
+@dataclass
+class ConvertedGraph:
+    """One graph through passes, fp16 analysis, litert-torch and lint."""
+
+    graph: GraphModule
+    passes: PassReport
+    fp16: dict
+    tflite: Path
+    lint: object  # LintReport
+    chosen: list[str]
+    timings: dict
+
+    def summary(self) -> dict:
+        lint = self.lint
+        return {
+            "rewrites": [name for name in self.chosen if get_pass(name).rewrite is not None],
+            "tflite": {"path": str(self.tflite), "bytes": self.tflite.stat().st_size, "ops": lint.op_count},
+            "timings": {k: round(v, 2) for k, v in self.timings.items()},
+            "passes": self.passes.to_json(),
+            "fp16": self.fp16,
+            "lint": {"profile": lint.profile, "summary": lint.summary(), "counts": {s: lint.count(s) for s in
+                     ("error", "warning", "info")}, "op_histogram": lint.op_histogram},
+        }
+
+
+def rewrite_and_convert(graph: GraphModule, sample: tuple, path: Path, passes: list[str], *, profile: str,
+                        progress) -> ConvertedGraph:
+    """fp16 analysis -> passes (plus the fixes of what overflows) -> fp16 analysis -> litert-torch
+    -> lint, for one captured graph and its sample inputs."""
+    timings = {}
+    start = time.perf_counter()
+    fp16_before = fp16_report(graph, sample)
+    options = fp16_fixes(fp16_before["findings"], exclude=passes)
+    chosen = list(passes) + [name for name in options if name not in passes]
+    graph, pass_report = PassManager(chosen, sample, progress=progress, options=options).run(graph)
+    timings["passes_s"] = time.perf_counter() - start
+    progress("fp16 range analysis on the sample input")
+    fp16 = {"before_passes": fp16_before["findings"], **fp16_report(graph, sample)}
+    start = time.perf_counter()
+    progress(f"converting {path.name} with litert-torch (minutes for a full-size model)")
+    tflite = convert_to_tflite(graph, sample, path)
+    timings["convert_s"] = time.perf_counter() - start
+    progress(f"linting {path.name} for the {profile} profile")
+    return ConvertedGraph(graph, pass_report, fp16, tflite, lint_file(tflite, profile), chosen, timings)
+
+
+def capture_for(model: torch.nn.Module, sample: tuple, passes: list[str], progress) -> tuple[GraphModule, float]:
+    """Capture, marking deformable attention when a rewrite in ``passes`` replaces it."""
+    start = time.perf_counter()
+    marks = any(MS_DEFORM_ATTN in getattr(get_pass(name).rewrite, "replaces", ()) for name in passes)
+    progress(f"capturing with torch.export ({' + '.join('x'.join(map(str, s.shape)) for s in sample)})")
+    graph = capture_graph_module(model, sample, mark_deformable_attention=marks)
+    return graph, time.perf_counter() - start
+
+
+def reference_outputs(model: torch.nn.Module, sample: tuple) -> list[np.ndarray]:
+    with torch.no_grad():
+        outputs = model(*sample)
+    return [t.numpy() for t in (outputs if isinstance(outputs, tuple | list) else (outputs,))]
+
+
 def convert_module(model: torch.nn.Module, sample: tuple, out_dir: str | Path, *, profile: str = "mldrift",
                    passes=None, choose=(), description: dict | None = None, compare=compare_outputs,
                    progress=None) -> tuple[dict, PassReport]:
@@ -60,61 +123,52 @@ def convert_module(model: torch.nn.Module, sample: tuple, out_dir: str | Path, *
     progress = progress or Progress()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    timings = {}
-    shapes = " + ".join("x".join(map(str, s.shape)) for s in sample)
-
-    start = time.perf_counter()
     chosen = list(passes) if passes else default_passes(profile, choose)
-    marks = any(MS_DEFORM_ATTN in getattr(get_pass(name).rewrite, "replaces", ()) for name in chosen)
-    progress(f"capturing with torch.export ({shapes})")
-    graph = capture_graph_module(model, sample, mark_deformable_attention=marks)
-    timings["capture_s"] = time.perf_counter() - start
-
-    start = time.perf_counter()
-    fp16_before = fp16_report(graph, sample)
-    options = fp16_fixes(fp16_before["findings"], exclude=chosen)
-    chosen += [name for name in options if name not in chosen]
-    graph, pass_report = PassManager(chosen, sample, progress=progress, options=options).run(graph)
-    timings["passes_s"] = time.perf_counter() - start
-    progress("fp16 range analysis on the sample input")
-    fp16 = {"before_passes": fp16_before["findings"], **fp16_report(graph, sample)}
-
-    start = time.perf_counter()
-    progress("converting with litert-torch (minutes for a full-size model)")
-    tflite = convert_to_tflite(graph, sample, out_dir / "model.tflite")
-    timings["convert_s"] = time.perf_counter() - start
-
+    graph, capture_s = capture_for(model, sample, chosen, progress)
+    part = rewrite_and_convert(graph, sample, out_dir / "model.tflite", chosen, profile=profile, progress=progress)
     progress("checking the .tflite on the LiteRT CPU interpreter")
-    with torch.no_grad():
-        outputs = model(*sample)
-    reference = [t.numpy() for t in (outputs if isinstance(outputs, tuple | list) else (outputs,))]
-    check = compare(reference, run_tflite(tflite, [s.numpy() for s in sample]))
-
-    progress(f"linting for the {profile} profile")
-    lint = lint_file(tflite, profile)
-    report = {
-        "schema": REPORT_SCHEMA,
-        "model": description or {},
-        "rewrites": [name for name in chosen if get_pass(name).rewrite is not None],
-        "inputs": [{"shape": list(s.shape), "dtype": str(s.dtype).removeprefix("torch.")} for s in sample],
-        "tflite": {"path": str(tflite), "bytes": tflite.stat().st_size, "ops": lint.op_count},
-        "timings": {k: round(v, 2) for k, v in timings.items()},
-        "passes": pass_report.to_json(),
-        "cpu_check": check,
-        "fp16": fp16,
-        "lint": {"profile": lint.profile, "summary": lint.summary(), "counts": {s: lint.count(s) for s in
-                 ("error", "warning", "info")}, "op_histogram": lint.op_histogram},
-    }
+    check = compare(reference_outputs(model, sample), run_tflite(part.tflite, [s.numpy() for s in sample]))
+    summary = part.summary()
+    summary["timings"] = {"capture_s": round(capture_s, 2), **summary["timings"]}
+    report = {"schema": REPORT_SCHEMA, "model": description or {},
+              "inputs": [{"shape": list(s.shape), "dtype": str(s.dtype).removeprefix("torch.")} for s in sample],
+              **summary, "cpu_check": check}
     (out_dir / "report.json").write_text(json.dumps(report, indent=2))
-    return report, pass_report
+    return report, part.passes
 
 
-def convert_detector(model: torch.nn.Module, size: int, out_dir: str | Path, *, seed: int = 0, **options
-                     ) -> tuple[dict, PassReport]:
+MANIFEST_SCHEMA = "gpusafe.manifest/1"
+
+
+def detector_manifest(size: int, description: dict | None, labels: dict | None, **layout) -> dict:
+    """What ``gpusafe detect`` and ``verify`` need: the input and its preprocessing, the graphs
+    and how their inputs are wired (``order``, ``graphs``, ``host``, ``wiring``, ``outputs``),
+    the output layout, the labels and the model's description (to rebuild it for ``verify``)."""
+    return {
+        "schema": MANIFEST_SCHEMA,
+        "model": description or {},
+        "input": {"shape": [1, 3, size, size], "dtype": "float32", "range": [0.0, 1.0], "layout": "NCHW",
+                  "preprocessing": "RGB, resized to the input size, scaled to [0, 1]; no mean/std normalisation"},
+        **{key: value for key, value in layout.items() if key not in ("wiring", "outputs")},
+        "wiring": {name: [list(source) for source in sources] for name, sources in layout["wiring"].items()},
+        "outputs": [list(source) for source in layout["outputs"]],
+        "output_names": ["logits", "boxes"],
+        "boxes": "cxcywh, normalised to [0, 1]",
+        "labels": {str(k): v for k, v in (labels or {}).items()},
+    }
+
+
+def convert_detector(model: torch.nn.Module, size: int, out_dir: str | Path, *, seed: int = 0,
+                     labels: dict | None = None, **options) -> tuple[dict, PassReport]:
     """:func:`convert_module` for a detector whose forward(pixels [1, 3, size, size] in [0, 1])
-    returns (logits, boxes); the CPU check matches queries (see ``gpusafe.export.verify``)."""
+    returns (logits, boxes); the CPU check matches queries (see ``gpusafe.export.verify``).
+    Also writes OUT/manifest.json for ``gpusafe detect`` and ``verify``."""
     sample = (torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(seed)),)
     report, passes = convert_module(model, sample, out_dir, compare=compare_detections, **options)
     report["input"] = {"shape": [1, 3, size, size], "dtype": "float32", "range": [0.0, 1.0], "layout": "NCHW"}
     (Path(out_dir) / "report.json").write_text(json.dumps(report, indent=2))
+    manifest = detector_manifest(size, options.get("description"), labels, order=["model"],
+                                 graphs={"model": "model.tflite"}, host=None, wiring={"model": [("input", 0)]},
+                                 outputs=[("model", 0), ("model", 1)])
+    (Path(out_dir) / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return report, passes

@@ -7,6 +7,7 @@ still orders it by each pass's ``after`` constraints).
 """
 
 from gpusafe.passes import (  # noqa: F401  (importing registers the built-in passes)
+    cse,
     drop_asserts,
     drop_unit_batch,
     expand_to_broadcast,

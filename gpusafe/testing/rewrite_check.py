@@ -110,7 +110,8 @@ def check_properties(rewrite, max_examples: int = 100) -> _Search:
         holds()
     except Exception as e:  # hypothesis re-raises the minimal failing example's exception (or a group)
         failures = [x for x in getattr(e, "exceptions", [e]) if hasattr(x, "input")] or [_failure(str(e), None)]
-        promise = "to be exact" if rewrite.exact else f"atol {rewrite.atol:g} (x max(1, largest |input|))"
+        scale = "input" if rewrite.relative_to == "inputs" else "reference output"
+        promise = "to be exact" if rewrite.exact else f"atol {rewrite.atol:g} (x max(1, largest |{scale}|))"
         _, error, _, worst_args = search.worst
         worst = f"; worst input found: {describe(worst_args)} with |error| {error:.3g}" if error > 0 else ""
         more = f" (and {len(failures) - 1} other distinct failure(s))" if len(failures) > 1 else ""

@@ -115,3 +115,13 @@ def test_passes_are_model_agnostic_on_rt_detr_v2(tmp_path):
     changed = {p["name"] for p in report["passes"]["passes"] if p["changed"]}
     assert {"fold-constants", "sort-to-topk"} <= changed
     assert "STABLEHLO_SORT" not in lint_file(tmp_path / "model.tflite").op_histogram
+
+
+def test_verify_rebuilds_a_weights_directory_model_and_agrees(converted):
+    out, _ = converted
+    proc = subprocess.run([sys.executable, "-m", "gpusafe", "verify", str(out), "--no-gpu", "--json"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (entry,) = json.loads(proc.stdout)["results"]
+    assert all(o["max_abs_error"] < 1e-4 and o["correlation"] > 0.9999 for o in entry["graphs"]["model"])
+    assert entry["detections"]["same_class_iou_0.99"] == entry["detections"]["reference"]

@@ -1,0 +1,78 @@
+"""``gpusafe convert dfine --split``: Graph A, the numpy host step, Graph B, and a manifest.
+
+capture -> drop-asserts, fold-constants (whole graph) -> split at the query selection
+(``gpusafe.graphs.split``) -> for Graph A and Graph B, each with its own sample inputs: the
+profile's passes, fp16 analysis, litert-torch, lint -> the host step as JSON -> the chain
+(A on the LiteRT CPU interpreter, host in numpy, B on the interpreter) checked against PyTorch.
+
+Writes OUT/graph_a.tflite, OUT/graph_b.tflite, OUT/host.json (the host program), OUT/manifest.json
+(inputs and preprocessing, how each part's inputs are wired, outputs, labels) and OUT/report.json.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from gpusafe.export.pipeline import (
+    REPORT_SCHEMA,
+    Progress,
+    capture_for,
+    detector_manifest,
+    reference_outputs,
+    rewrite_and_convert,
+)
+from gpusafe.export.verify import compare_detections
+from gpusafe.graphs.host import host_program, run_chain
+from gpusafe.graphs.split import run_split, split_at_selection
+from gpusafe.passes import PassManager, default_passes
+
+WHOLE_GRAPH = ["drop-asserts", "fold-constants", "cse"]  # before the split: they need the whole graph
+
+
+def _part_inputs(split, sample) -> dict[str, tuple]:
+    seen = {}
+
+    def record(name, module, args):
+        seen[name] = tuple(a.detach() if isinstance(a, torch.Tensor) else a for a in args)
+        with torch.no_grad():
+            return module(*args)
+
+    run_split(split, sample, record)
+    return seen
+
+
+def convert_split_detector(model: torch.nn.Module, size: int, out_dir: str | Path, *, seed: int = 0,
+                           profile: str = "mldrift", choose=(), description: dict | None = None,
+                           labels: dict | None = None, progress=None) -> dict:
+    progress = progress or Progress()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sample = (torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(seed)),)
+    passes = [name for name in default_passes(profile, choose) if name not in WHOLE_GRAPH]
+    graph, capture_s = capture_for(model, sample, passes, progress)
+    start = time.perf_counter()
+    graph, whole = PassManager(WHOLE_GRAPH, sample, progress=progress).run(graph)
+    progress("splitting at the query selection")
+    split = split_at_selection(graph)
+    inputs = _part_inputs(split, sample)
+    split_s = time.perf_counter() - start
+    parts = {name: rewrite_and_convert(getattr(split, name), inputs[name], out_dir / f"{name}.tflite", passes,
+                                       profile=profile, progress=progress) for name in ("graph_a", "graph_b")}
+    (out_dir / "host.json").write_text(json.dumps(host_program(split.host), indent=1))
+    manifest = detector_manifest(size, description, labels, order=["graph_a", "host", "graph_b"],
+                                 graphs={name: f"{name}.tflite" for name in parts}, host="host.json",
+                                 wiring=split.wiring, outputs=split.outputs)
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    progress("checking the chain (A and B on the LiteRT CPU interpreter, host in numpy) against PyTorch")
+    check = compare_detections(reference_outputs(model, sample), run_chain(out_dir, manifest, [sample[0].numpy()]))
+    report = {"schema": REPORT_SCHEMA, "model": description or {}, "split": True, "profile": profile,
+              "input": manifest["input"], "timings": {"capture_s": round(capture_s, 2), "split_s": round(split_s, 2)},
+              "whole_graph_passes": whole.to_json(), "host_ops": [op["op"] for op in json.loads(
+                  (out_dir / "host.json").read_text())["ops"]],
+              "graphs": {name: part.summary() for name, part in parts.items()}, "cpu_check": check}
+    (out_dir / "report.json").write_text(json.dumps(report, indent=2))
+    return report

@@ -1,0 +1,145 @@
+"""``gpusafe verify``: a converted detector against the PyTorch model it came from.
+
+For each image (or the conversion's seeded sample image): the PyTorch model, rebuilt from the
+manifest's description (preset and seed, or the weights directory), against the deployed chain
+(graphs on the LiteRT CPU interpreter, host step in numpy):
+
+* per graph: each .tflite graph run on the inputs the PyTorch model gives that graph (the split
+  is recomputed in torch for this), each output's max |error| and correlation against PyTorch:
+  the conversion error of that graph alone;
+* end to end: matched queries (``gpusafe.export.verify.compare_detections``) and detections after
+  post-processing: for every PyTorch detection, the IoU of the converted model's best detection of
+  the same class (class agreement, IoU >= 0.99 counts);
+* on the GPU oracle, where it runs (ML Drift through software Vulkan, fp16): the per-graph and
+  end-to-end figures again, i.e. the drift the GPU's precision adds. With random weights the
+  encoder scores are near-ties, so fp16 picks other tokens and the end-to-end figures collapse
+  while every graph stays within fp16 precision: read the per-graph rows first.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from gpusafe.detect import load_image, load_manifest, postprocess
+from gpusafe.errors import GpusafeError
+from gpusafe.export.litert import run_tflite
+
+
+def iou(a, b) -> float:
+    x1, y1, x2, y2 = max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 1.0
+
+
+def compare_boxes(reference: list[dict], candidate: list[dict]) -> dict:
+    """Each reference detection against the candidate's best same-class detection."""
+    ious = [max((iou(r["box"], c["box"]) for c in candidate if c["class"] == r["class"]), default=0.0)
+            for r in reference]
+    return {"reference": len(reference), "candidate": len(candidate),
+            "same_class_iou_0.99": int(sum(v >= 0.99 for v in ious)),
+            "min_iou": float(min(ious, default=1.0)), "mean_iou": float(np.mean(ious)) if ious else 1.0}
+
+
+def graph_errors(out_dir: Path, manifest: dict, parts: dict, run=run_tflite) -> dict:
+    """Per graph and output: max |error| and correlation of the .tflite (run by ``run``: the CPU
+    interpreter, or the GPU oracle) against PyTorch, both on the inputs PyTorch gives that graph."""
+    result = {}
+    for name, (inputs, outputs) in parts.items():
+        rows = []
+        converted = run(out_dir / manifest["graphs"][name], inputs)
+        for ref, got in zip(outputs, converted, strict=True):
+            ref, got = np.asarray(ref, np.float64).ravel(), np.asarray(got, np.float64).ravel()
+            corr = float(np.corrcoef(ref, got)[0, 1]) if ref.size > 1 and ref.std() and got.std() else 1.0
+            rows.append({"max_abs_error": float(np.abs(ref - got).max(initial=0.0)), "correlation": corr})
+        result[name] = rows
+    return result
+
+
+def _torch_parts(manifest: dict, model, pixels) -> dict[str, tuple[list, list]]:
+    """Each graph's (inputs, outputs) in PyTorch, split the way the conversion split it."""
+    import torch
+
+    from gpusafe.export.split import WHOLE_GRAPH
+    from gpusafe.graphs.capture import capture_graph_module
+    from gpusafe.graphs.split import run_split, split_at_selection
+    from gpusafe.passes import PassManager
+
+    sample = (torch.from_numpy(pixels),)
+    if manifest["order"] == ["model"]:
+        with torch.no_grad():
+            return {"model": ([pixels], [t.numpy() for t in model(*sample)])}
+    graph = capture_graph_module(model, sample, mark_deformable_attention=True)
+    graph, _ = PassManager(WHOLE_GRAPH, sample, check_numerics=False).run(graph)
+    outputs = {}
+
+    def record(name, module, args):
+        with torch.no_grad():
+            result = module(*args)
+        if name != "host":
+            outputs[name] = ([a.numpy() for a in args], [t.numpy() for t in result])
+        return result
+
+    run_split(split_at_selection(graph), sample, record)
+    return outputs
+
+
+def rebuild_model(manifest: dict):
+    from gpusafe.graphs.dfine import DetectorOutputs, load_dfine
+
+    description = manifest.get("model") or {}
+    if description.get("family") != "d-fine":
+        raise GpusafeError("verify rebuilds D-FINE models only (this manifest describes "
+                           f"{description.get('family') or description or 'no model'})")
+    return DetectorOutputs(load_dfine(description.get("preset", "s"), weights=description.get("weights"),
+                                      seed=description.get("seed", 0)))
+
+
+def _images(manifest: dict, images) -> list[tuple[str, np.ndarray, int, int]]:
+    size = manifest["input"]["shape"][-1]
+    if images:
+        loaded = [(str(path), *load_image(path, size)) for path in images]
+        return [(name, pixels, image.width, image.height) for name, pixels, image in loaded]
+    seed = (manifest.get("model") or {}).get("seed", 0)
+    import torch
+
+    pixels = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(seed)).numpy()
+    return [("sample (the conversion's)", pixels, size, size)]
+
+
+def verify(out_dir: str | Path, images=(), *, threshold: float = 0.5, iou_threshold: float = 0.5,
+           gpu: bool = True) -> dict:
+    import torch
+
+    from gpusafe import oracle
+    from gpusafe.export.verify import compare_detections
+    from gpusafe.graphs.host import run_chain
+
+    manifest = load_manifest(out_dir)
+    model = rebuild_model(manifest)
+    labels = manifest.get("labels")
+    gpu_reason = oracle.unavailable_reason() if gpu else "not requested"
+    results = []
+    for name, pixels, width, height in _images(manifest, images):
+        with torch.no_grad():
+            reference = [t.numpy() for t in model(torch.from_numpy(pixels))]
+        candidate = run_chain(out_dir, manifest, [pixels])
+        detections = postprocess(*reference, width, height, threshold, iou_threshold, labels)
+        parts = _torch_parts(manifest, model, pixels)
+        entry = {"image": name, "graphs": graph_errors(Path(out_dir), manifest, parts),
+                 "queries": compare_detections(reference, candidate),
+                 "detections": compare_boxes(detections, postprocess(*candidate, width, height, threshold,
+                                                                     iou_threshold, labels))}
+        if gpu_reason is None:
+            on_gpu = run_chain(out_dir, manifest, [pixels], lambda path, arrays: oracle.run_gpu(path, arrays))
+            entry["gpu"] = {"graphs": graph_errors(Path(out_dir), manifest, parts, oracle.run_gpu),
+                            "queries": compare_detections(reference, on_gpu, atol_logits=0.05, atol_boxes=0.01),
+                            "detections": compare_boxes(detections, postprocess(*on_gpu, width, height, threshold,
+                                                                                iou_threshold, labels))}
+        results.append(entry)
+    return {"schema": "gpusafe.verify/1", "out": str(out_dir), "threshold": threshold,
+            "gpu": "ML Drift through the GPU oracle (fp16)" if gpu_reason is None else f"not run: {gpu_reason}",
+            "results": results}
+

@@ -1,0 +1,159 @@
+"""Two-graph split of the tiny D-FINE: Graph A, the numpy host step, Graph B (mldrift profile)."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from gpusafe.graphs.capture import capture_graph_module
+from gpusafe.graphs.dfine import DetectorOutputs, load_dfine
+from gpusafe.graphs.host import host_program, run_host
+from gpusafe.graphs.split import run_split, split_at_selection
+from gpusafe.lint import lint_file
+from gpusafe.passes import PassManager, op_histogram
+
+
+@pytest.fixture(scope="module")
+def split_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("split")
+    proc = subprocess.run([sys.executable, "-m", "gpusafe", "convert", "dfine", "--preset", "tiny", "--size", "128",
+                           "--split", "--out", str(out), "--json"], capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out, json.loads(proc.stdout)
+
+
+def test_split_in_torch_is_exact_and_the_host_step_is_the_selection():
+    model = DetectorOutputs(load_dfine("tiny", seed=0))
+    x = (torch.rand(1, 3, 128, 128, generator=torch.Generator().manual_seed(3)),)
+    graph, _ = PassManager(["drop-asserts", "fold-constants"], x).run(
+        capture_graph_module(model, x, mark_deformable_attention=True))
+    split = split_at_selection(graph)
+    assert op_histogram(split.host)["aten.topk.default"] == 1 and "aten.topk.default" not in op_histogram(split.graph_a)
+    assert "aten.gather.default" not in op_histogram(split.graph_b)  # the row gathers moved to the host
+    with torch.no_grad():
+        expected = model(*x)
+        got = run_split(split, x)
+    assert all(torch.equal(e, g) for e, g in zip(expected, got, strict=True))
+    program = host_program(split.host)
+    numpy_host = run_split(split, x, lambda name, m, args: [torch.from_numpy(a) for a in run_host(
+        program, [a.numpy() for a in args])] if name == "host" else m(*args))
+    from gpusafe.export.verify import compare_detections
+
+    check = compare_detections([e.numpy() for e in expected], [g.detach().numpy() for g in numpy_host])
+    assert check["matched"] == check["queries"]
+
+
+def test_split_writes_both_graphs_and_the_host_step(split_dir):
+    out, report = split_dir
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert {p.name for p in out.iterdir()} >= {"graph_a.tflite", "graph_b.tflite", "host.json", "manifest.json",
+                                              "report.json"}
+    assert manifest["schema"] == "gpusafe.manifest/1" and manifest["order"] == ["graph_a", "host", "graph_b"]
+    assert manifest["labels"] and manifest["model"]["preset"] == "tiny"
+    assert report["host_ops"][0] == "topk" and "gather" in report["host_ops"]
+    for name in ("graph_a", "graph_b"):
+        lint = lint_file(out / f"{name}.tflite", "mldrift")
+        assert lint.gpu_ready and lint.count("error") == 0
+        assert "GATHER_ND" not in lint.op_histogram and report["graphs"][name]["fp16"]["clean"]
+    assert not {"GATHER", "TOPK_V2"} & set(lint_file(out / "graph_a.tflite").op_histogram)
+
+
+def test_the_chain_matches_pytorch(split_dir):
+    from gpusafe.graphs.host import run_chain
+
+    out, report = split_dir
+    assert report["cpu_check"]["matched"] == report["cpu_check"]["queries"] == 30
+    manifest = json.loads((out / "manifest.json").read_text())
+    model = DetectorOutputs(load_dfine("tiny", seed=0))
+    image = torch.rand(1, 3, 128, 128, generator=torch.Generator().manual_seed(9))
+    with torch.no_grad():
+        expected = [t.numpy() for t in model(image)]
+    got = run_chain(out, manifest, [image.numpy()])  # an image the conversion never saw
+    from gpusafe.export.verify import compare_detections
+
+    check = compare_detections(expected, got)
+    assert check["matched"] + check["boundary_swaps"] == 30 and check["matched"] >= 28, check
+
+
+def test_both_graphs_run_whole_on_the_real_delegate(split_dir, oracle_available):
+    from gpusafe.oracle import compile_many
+
+    out, _ = split_dir
+    verdicts = compile_many([out / "graph_a.tflite", out / "graph_b.tflite"])
+    assert all(v.accepted for v in verdicts), [(v.status, v.rejected) for v in verdicts]
+
+
+def _image(path, width=96, height=64):
+    from PIL import Image
+
+    pixels = (np.random.default_rng(4).random((height, width, 3)) * 255).astype("uint8")
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+def test_detect_runs_the_chain_and_draws_the_boxes(split_dir, tmp_path):
+    from PIL import Image
+
+    from gpusafe.detect import load_image, postprocess
+    from gpusafe.verify import compare_boxes
+
+    out, _ = split_dir
+    image = _image(tmp_path / "street.png")
+    proc = subprocess.run([sys.executable, "-m", "gpusafe", "detect", str(out), str(image), "--threshold", "0.2",
+                           "--out", str(tmp_path / "boxes.png"), "--json"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout)
+    labels = json.loads((out / "manifest.json").read_text())["labels"]
+    assert result["size"] == [96, 64] and result["detections"]
+    assert all(d["label"] == labels[str(d["class"])] and d["score"] >= 0.2 for d in result["detections"])
+    assert Image.open(tmp_path / "boxes.png").size == (96, 64)
+    # The same image through PyTorch and the same post-processing gives the same detections.
+    pixels, _ = load_image(image, 128)
+    with torch.no_grad():
+        logits, boxes = DetectorOutputs(load_dfine("tiny", seed=0))(torch.from_numpy(pixels))
+    expected = postprocess(logits.numpy(), boxes.numpy(), 96, 64, 0.2, 0.5, labels)
+    agreement = compare_boxes(expected, result["detections"])
+    assert agreement["same_class_iou_0.99"] == agreement["reference"] == len(result["detections"])
+
+
+def test_verify_reports_per_graph_and_end_to_end_agreement(split_dir, tmp_path):
+    out, _ = split_dir
+    proc = subprocess.run([sys.executable, "-m", "gpusafe", "verify", str(out), str(_image(tmp_path / "a.png")),
+                           "--no-gpu", "--json"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (entry,) = json.loads(proc.stdout)["results"]
+    assert set(entry["graphs"]) == {"graph_a", "graph_b"}
+    assert all(o["max_abs_error"] < 1e-4 and o["correlation"] > 0.9999 for rows in entry["graphs"].values()
+               for o in rows)
+    assert entry["queries"]["matched"] == 30
+    assert entry["detections"]["same_class_iou_0.99"] == entry["detections"]["reference"]
+
+
+def test_verify_on_the_gpu_oracle_reports_fp16_drift_per_graph(split_dir, oracle_available):
+    from gpusafe.verify import verify
+
+    out, _ = split_dir
+    (entry,) = verify(out)["results"]
+    rows = [o for graph in entry["gpu"]["graphs"].values() for o in graph]
+    assert rows and all(o["correlation"] > 0.999 for o in rows)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["detect", "/no/such/dir", "x.png"], "no manifest.json"),
+    (["verify", "/no/such/dir"], "no manifest.json"),
+])
+def test_detect_and_verify_refuse_bad_input_in_one_line(args, message):
+    proc = subprocess.run([sys.executable, "-m", "gpusafe", *args], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_detect_refuses_a_file_that_is_not_an_image(split_dir, tmp_path):
+    out, _ = split_dir
+    bogus = tmp_path / "notes.png"
+    bogus.write_text("not an image")
+    proc = subprocess.run([sys.executable, "-m", "gpusafe", "detect", str(out), str(bogus)], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2 and "cannot read the image" in proc.stderr and "Traceback" not in proc.stderr
