@@ -6,7 +6,8 @@ manifest's description (preset and seed, or the weights directory), against the 
 
 * per graph: each .tflite graph run on the inputs the PyTorch model gives that graph (the split
   is recomputed in torch for this), each output's max |error| and correlation against PyTorch:
-  the conversion error of that graph alone;
+  the conversion error of that graph alone (for a one-graph model, after matching its queries:
+  the selection inside may order them differently);
 * end to end: matched queries (``gpusafe.export.verify.compare_detections``) and detections after
   post-processing: for every PyTorch detection, the IoU of the converted model's best detection of
   the same class (class agreement, IoU >= 0.99 counts);
@@ -25,6 +26,7 @@ import numpy as np
 from gpusafe.detect import load_image, load_manifest, postprocess
 from gpusafe.errors import GpusafeError
 from gpusafe.export.litert import run_tflite
+from gpusafe.export.verify import match_queries
 
 
 def iou(a, b) -> float:
@@ -50,6 +52,9 @@ def graph_errors(out_dir: Path, manifest: dict, parts: dict, run=run_tflite) -> 
     for name, (inputs, outputs) in parts.items():
         rows = []
         converted = run(out_dir / manifest["graphs"][name], inputs)
+        if manifest["order"] == ["model"]:  # the query selection is inside: rows may come out permuted
+            order = match_queries(outputs, converted)
+            converted = [c[:, order] for c in converted]
         for ref, got in zip(outputs, converted, strict=True):
             ref, got = np.asarray(ref, np.float64).ravel(), np.asarray(got, np.float64).ravel()
             corr = float(np.corrcoef(ref, got)[0, 1]) if ref.size > 1 and ref.std() and got.std() else 1.0

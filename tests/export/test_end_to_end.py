@@ -40,7 +40,7 @@ def test_convert_writes_model_and_report(converted):
     report = json.loads((out / "report.json").read_text())
     assert report["schema"] == "gpusafe.convert/1" and report["model"]["weights"]
     assert (out / "model.tflite").stat().st_size == report["tflite"]["bytes"]
-    assert "capturing with torch.export" in proc.stderr and "converting with litert-torch" in proc.stderr
+    assert "capturing with torch.export" in proc.stderr and "with litert-torch" in proc.stderr
     assert "ops on GPU" in proc.stdout and "CPU interpreter vs PyTorch" in proc.stdout
     names = [p["name"] for p in report["passes"]["passes"]]
     assert {"drop-asserts", "fold-constants", "sort-to-topk", "clamp-to-min-max"} <= set(names)
