@@ -179,7 +179,8 @@ def _fp16_line(fp16: dict) -> str:
 def cmd_detect(args) -> int:
     from gpusafe.detect import detect
 
-    result = detect(args.out_dir, args.image, threshold=args.threshold, iou=args.iou, boxes_png=args.out)
+    result = detect(args.out_dir, args.image, threshold=args.threshold, iou=args.iou, boxes_png=args.out,
+                    gpu=args.gpu)
     if args.json:
         print(json.dumps(result, indent=2))
         return EXIT_OK
@@ -342,6 +343,8 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument("--out", metavar="PNG", help="draw the boxes on the image and save it here")
     detect.add_argument("--threshold", type=float, default=0.5, help="lowest score kept (default 0.5)")
     detect.add_argument("--iou", type=float, default=0.5, help="NMS IoU threshold (default 0.5)")
+    detect.add_argument("--gpu", action="store_true",
+                        help="run the graphs on the GPU delegate (LiteRT CompiledModel, fp16) instead of the CPU")
     detect.add_argument("--json", action="store_true")
     detect.set_defaults(func=cmd_detect)
 

@@ -1,10 +1,10 @@
 """``gpusafe detect``: run a converted detector on an image, as an app would; no torch needed.
 
 Preprocessing from the manifest (RGB, square resize to the input size, [0, 1], NCHW), the graphs
-on the LiteRT CPU interpreter with the host step in numpy (``gpusafe.graphs.host.run_chain``),
-then the detector's usual post-processing: sigmoid scores, best class per query, threshold,
-cxcywh -> xyxy in image pixels, class-wise non-maximum suppression. Boxes can be drawn on the
-image (Pillow).
+on the LiteRT CPU interpreter (or the GPU delegate, ``gpu=True``) with the host step in numpy
+(``gpusafe.graphs.host.run_chain``), then the detector's usual post-processing: sigmoid scores,
+best class per query, threshold, cxcywh -> xyxy in image pixels, class-wise non-maximum
+suppression. Boxes can be drawn on the image (Pillow).
 """
 
 from __future__ import annotations
@@ -97,15 +97,24 @@ def draw(image, detections: list[dict], path: str | Path) -> None:
 
 
 def detect(out_dir: str | Path, image_path: str | Path, *, threshold: float = 0.5, iou: float = 0.5,
-           boxes_png: str | Path | None = None) -> dict:
+           boxes_png: str | Path | None = None, gpu: bool = False) -> dict:
+    """Detections of the converted model in ``out_dir`` on one image; ``gpu`` runs the graphs on
+    the GPU delegate (LiteRT's CompiledModel, fp16) instead of the CPU interpreter."""
+    from gpusafe import oracle
     from gpusafe.graphs.host import run_chain
 
     manifest = load_manifest(out_dir)
     size = manifest["input"]["shape"][-1]
     pixels, image = load_image(image_path, size)
-    logits, boxes = run_chain(out_dir, manifest, [pixels])
+    run_graph, runtime = None, "LiteRT CPU interpreter"
+    if gpu:
+        reason = oracle.unavailable_reason()
+        if reason:
+            raise GpusafeError(f"no GPU delegate here: {reason}")
+        run_graph, runtime = oracle.run_gpu, "LiteRT GPU delegate (ML Drift, fp16)"
+    logits, boxes = run_chain(out_dir, manifest, [pixels], run_graph)
     detections = postprocess(logits, boxes, image.width, image.height, threshold, iou, manifest.get("labels"))
     if boxes_png:
         draw(image, detections, boxes_png)
     return {"schema": "gpusafe.detect/1", "image": str(image_path), "size": [image.width, image.height],
-            "threshold": threshold, "iou": iou, "runtime": "LiteRT CPU interpreter", "detections": detections}
+            "threshold": threshold, "iou": iou, "runtime": runtime, "detections": detections}

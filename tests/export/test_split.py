@@ -157,3 +157,13 @@ def test_detect_refuses_a_file_that_is_not_an_image(split_dir, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "gpusafe", "detect", str(out), str(bogus)], capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 2 and "cannot read the image" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_detect_on_the_gpu_delegate(split_dir, tmp_path, oracle_available):
+    out, _ = split_dir
+    proc = subprocess.run([sys.executable, "-m", "gpusafe", "detect", str(out), str(_image(tmp_path / "g.png")),
+                           "--gpu", "--threshold", "0", "--json"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout)
+    assert result["runtime"].startswith("LiteRT GPU delegate") and result["detections"]
+    assert all(np.isfinite(d["box"]).all() and 0 <= d["score"] <= 1 for d in result["detections"])
