@@ -8,7 +8,8 @@ from gpusafe.lint.rules import rule
 @rule("fanout-3d", "warning",
       "a rank-3 tensor that is a graph output and also consumed, or feeds two or more ops "
       "(Mali clobbers it: LiteRT issue 8599, TensorFlow issue 59311)",
-      "pass split-fanout: emit clean leaves and move per-token tails to the host")
+      "keep graph outputs clean leaves (gpusafe convert --split moves the selection's fan-out to the host); "
+      "lift the rest to rank 4")
 def fanout_3d(sg, profile):
     outputs = set(sg.outputs)
     for index, consumers in sg.consumers.items():

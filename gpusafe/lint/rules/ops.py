@@ -21,8 +21,8 @@ OP_FIXES = {
     "RANGE": "fold it to a constant (pass fold-constants)",
     "SCATTER_ND": "express the update as a masked blend (mask * update + (1 - mask) * x)",
     "L2_NORMALIZATION": "use x * RSQRT(SUM(x * x))",
-    "GATHER": "use the separable-tent sampler or move the gather to the host (pass two-graph-split)",
-    "TOPK_V2": "top-k as iterative max-and-mask (pass topk-max-and-mask) or on the host (pass two-graph-split)",
+    "GATHER": "use the separable-tent sampler or move the gather to the host (gpusafe convert --split)",
+    "TOPK_V2": "top-k as iterative max-and-mask (rewrite topk-max-and-mask) or on the host (gpusafe convert --split)",
     "PACK": "concatenate reshaped inputs instead (pass stack-to-cat)",
     "CAST": "keep the graph in float; sample without index casts (rewrite grid-sample-separable)",
 }
