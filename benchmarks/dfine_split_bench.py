@@ -1,11 +1,13 @@
 """D-FINE through the two-graph split, full size: conversion, lint, the real delegate, verify.
 
-    .venv/bin/python benchmarks/dfine_split_bench.py --presets n s --size 640
+    .venv/bin/python benchmarks/dfine_split_bench.py --presets n s --profiles strict mldrift --size 640
+    .venv/bin/python benchmarks/dfine_split_bench.py --weights path/to/dfine_dir   # a saved D-FINE
 
-For each preset (random weights, seed 0): gpusafe convert dfine --split; both graphs linted for
-mldrift and strict; both compiled GPU-only on the real delegate (ML Drift, software Vulkan);
-gpusafe verify on the conversion's sample image, on the CPU interpreter and on the GPU oracle.
-Writes the figures into docs/dfine.md between its FIGURES markers.
+For each preset (random weights, seed 0) or weights directory, and each profile: gpusafe convert
+dfine --split --profile P; both graphs linted for that profile and compiled GPU-only on the real
+delegate (ML Drift, software Vulkan); gpusafe verify on the conversion's sample image: on the CPU
+interpreter, and on the GPU oracle with its fp32 and its fp16 kernels. Writes the figures into
+docs/dfine.md between its FIGURES markers.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from pathlib import Path
 from gpusafe.export.pipeline import Progress
 from gpusafe.export.split import convert_split_detector
 from gpusafe.graphs.dfine import DetectorOutputs, load_dfine
-from gpusafe.lint import lint_file
 from gpusafe.oracle import compile_gpu, unavailable_reason
 from gpusafe.verify import verify
 
@@ -31,46 +32,57 @@ def _errors(graphs: dict) -> str:
                      f"{min(o['correlation'] for o in rows):.6f}" for name, rows in graphs.items())
 
 
-def measure(preset: str, size: int, directory: Path) -> list[str]:
-    detector = load_dfine(preset)
-    report = convert_split_detector(DetectorOutputs(detector), size, directory, description={
-        "family": "d-fine", "preset": preset, "seed": 0}, labels=detector.config.id2label, progress=Progress())
+def _end_to_end(entry: dict) -> str:
+    q, d = entry["queries"], entry["detections"]
+    return (f"{q['matched']}/{q['queries']} queries match; {d['same_class_iou_0.99']}/{d['reference']} detections "
+            f"with the same class at IoU >= 0.99")
+
+
+def measure(preset: str | None, weights: str | None, profile: str, size: int, directory: Path) -> list[str]:
+    detector = load_dfine(preset, weights=weights)
+    description = {"family": "d-fine", "weights": weights} if weights else {"family": "d-fine", "preset": preset,
+                                                                            "seed": 0}
+    model = Path(weights).name if weights else f"D-FINE-{preset}"
+    report = convert_split_detector(DetectorOutputs(detector), size, directory, profile=profile,
+                                    description=description, labels=detector.config.id2label, progress=Progress())
+    label = f"{model} ({profile})"
     rows = []
     for name, part in report["graphs"].items():
         path = directory / f"{name}.tflite"
-        strict = lint_file(path, "strict")
         verdict = "oracle unavailable" if unavailable_reason() else compile_gpu(path).status
-        fp16 = "clean" if part["fp16"]["clean"] else len(part["fp16"]["findings"])
-        rows.append(f"| D-FINE-{preset} | {name} | {part['tflite']['ops']} | {part['tflite']['bytes'] / 1e6:.1f} | "
-                    f"{part['timings']['convert_s']:.0f} | {part['lint']['summary']} | {strict.summary()} | "
-                    f"{verdict} | {fp16} |")
+        fp16 = "clean" if part["fp16"]["clean"] else f"{len(part['fp16']['findings'])} overflow(s)"
+        rows.append(f"| {label} | {name} | {part['tflite']['ops']} ({part['leaf_splits']} leaf splits) | "
+                    f"{part['tflite']['bytes'] / 1e6:.1f} | {part['timings']['convert_s']:.0f} | "
+                    f"{part['lint']['summary']} | {verdict} | {fp16} |")
     (entry,) = verify(directory)["results"]
-    q, d = entry["queries"], entry["detections"]
-    rows.append(f"| D-FINE-{preset} | chain (CPU) | host: {', '.join(report['host_ops'])} | | | "
-                f"{_errors(entry['graphs'])} | {q['matched']}/{q['queries']} queries match; "
-                f"{d['same_class_iou_0.99']}/{d['reference']} detections at IoU >= 0.99 | | |")
-    if "gpu" in entry:
-        g = entry["gpu"]
-        rows.append(f"| D-FINE-{preset} | on the GPU (fp16) | | | | {_errors(g['graphs'])} | "
-                    f"{g['queries']['matched']}/{g['queries']['queries']} queries match | | |")
+    rows.append(f"| {label} | chain, CPU | host: {', '.join(dict.fromkeys(report['host_ops']))} | | | "
+                f"{_errors(entry['graphs'])} | {_end_to_end(entry)} | |")
+    for key, precision in (("gpu_fp32", "fp32"), ("gpu", "fp16")):
+        if key in entry:
+            rows.append(f"| {label} | chain, GPU {precision} | | | | {_errors(entry[key]['graphs'])} | "
+                        f"{_end_to_end(entry[key])} | |")
     return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", nargs="+", default=["n", "s"])
+    parser.add_argument("--weights", nargs="*", default=[], help="saved D-FINE directories (from_pretrained)")
+    parser.add_argument("--profiles", nargs="+", default=["strict", "mldrift"])
     parser.add_argument("--size", type=int, default=640)
     args = parser.parse_args()
+    models = [(p, None) for p in args.presets] + [(None, w) for w in args.weights]
     rows = []
-    for preset in args.presets:
-        with tempfile.TemporaryDirectory() as tmp:
-            rows += measure(preset, args.size, Path(tmp))
+    for preset, weights in models:
+        for profile in args.profiles:
+            with tempfile.TemporaryDirectory() as tmp:
+                rows += measure(preset, weights, profile, args.size, Path(tmp))
     table = "\n".join([
         f"Measured by `benchmarks/dfine_split_bench.py` on {platform.machine()}, 2 cores, no GPU; input "
-        f"{args.size}x{args.size}, random weights (seed 0).", "",
-        "| model | part | ops | MB | litert-torch (s) | lint mldrift (or: per-graph error vs PyTorch) | "
-        "lint strict (or: end to end) | real delegate, GPU only | fp16 analysis |",
-        "|---|---|---|---|---|---|---|---|---|", *rows])
+        f"{args.size}x{args.size}, random weights (seed 0) for the presets.", "",
+        "| model (profile) | part | ops | MB | litert-torch (s) | lint for the profile (or: per-graph error vs "
+        "PyTorch) | real delegate, GPU only (or: end to end) | fp16 analysis |",
+        "|---|---|---|---|---|---|---|---|", *rows])
     text = DOC.read_text()
     text = re.sub(r"<!-- FIGURES -->.*<!-- /FIGURES -->", lambda _: f"<!-- FIGURES -->\n{table}\n<!-- /FIGURES -->",
                   text, flags=re.S)

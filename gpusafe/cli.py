@@ -204,9 +204,10 @@ def cmd_verify(args) -> int:
         print(f"{entry['image']}:")
         _print_graphs(entry["graphs"], "")
         print(f"  end to end: {_agreement(entry)}")
-        if "gpu" in entry:
-            _print_graphs(entry["gpu"]["graphs"], " on the GPU (fp16)")
-            print(f"  end to end on the GPU (fp16): {_agreement(entry['gpu'])}")
+        for key, precision in (("gpu", "fp16"), ("gpu_fp32", "fp32")):
+            if key in entry:
+                _print_graphs(entry[key]["graphs"], f" on the GPU ({precision})")
+                print(f"  end to end on the GPU ({precision}): {_agreement(entry[key])}")
     print(f"GPU: {result['gpu']}")
     return EXIT_OK
 

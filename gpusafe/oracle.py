@@ -119,8 +119,9 @@ class OracleRunError(RuntimeError):
     """The real delegate could not compile or run the model."""
 
 
-def run_gpu(path: str | Path, inputs, timeout: float = 300.0, repeats: int = 1):
-    """Run ``path`` on the real GPU delegate (fp16 kernels by default); returns its outputs in
+def run_gpu(path: str | Path, inputs, timeout: float = 300.0, repeats: int = 1, fp32: bool = False):
+    """Run ``path`` on the real GPU delegate (fp16 kernels, as phones run them; ``fp32``: the
+    delegate's fp32 kernels, to tell its arithmetic from fp16 rounding); returns its outputs in
     signature order (args_0.. in, output_0.. out, as litert-torch names them). With ``repeats``
     > 1 it also returns the median seconds of one run: ``(outputs, seconds)``."""
     import numpy as np
@@ -128,7 +129,8 @@ def run_gpu(path: str | Path, inputs, timeout: float = 300.0, repeats: int = 1):
     with tempfile.TemporaryDirectory() as tmp:
         source, result = Path(tmp) / "inputs.npz", Path(tmp) / "outputs.npz"
         np.savez(source, *[np.asarray(x, dtype=np.float32) for x in inputs])
-        cmd = [sys.executable, "-m", "gpusafe.oracle", str(path), "--run", str(source), str(result), str(repeats)]
+        cmd = [sys.executable, "-m", "gpusafe.oracle", str(path), "--run", str(source), str(result), str(repeats),
+               "fp32" if fp32 else "fp16"]
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=environment())
         except subprocess.TimeoutExpired:
@@ -148,14 +150,17 @@ def signature_position(name: str) -> int:
     return int(suffix) if suffix.isdigit() else 0
 
 
-def _run_worker(path: str, source: str, result: str, repeats: int) -> None:
+def _run_worker(path: str, source: str, result: str, repeats: int, precision: str) -> None:
     import time
 
     import numpy as np
     from ai_edge_litert.compiled_model import CompiledModel
+    from ai_edge_litert.gpu_options import GpuOptions
     from ai_edge_litert.hardware_accelerator import HardwareAccelerator
+    from ai_edge_litert.options import Options
 
-    model = CompiledModel.from_file(path, hardware_accel=HardwareAccelerator.GPU)
+    options = Options(HardwareAccelerator.GPU, gpu_options=GpuOptions(enforce_f32=precision == "fp32"))
+    model = CompiledModel.from_file(path, options=options)
     key = next(iter(model.get_signature_list()))
     with np.load(source) as data:
         arrays = [data[f"arr_{i}"] for i in range(len(data.files))]
@@ -195,7 +200,7 @@ def _worker(path: str) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 6 and sys.argv[2] == "--run":
-        _run_worker(sys.argv[1], sys.argv[3], sys.argv[4], int(sys.argv[5]))
+    if len(sys.argv) == 7 and sys.argv[2] == "--run":
+        _run_worker(sys.argv[1], sys.argv[3], sys.argv[4], int(sys.argv[5]), sys.argv[6])
     else:
         _worker(sys.argv[1])

@@ -11,10 +11,12 @@ manifest's description (preset and seed, or the weights directory), against the 
 * end to end: matched queries (``gpusafe.export.verify.compare_detections``) and detections after
   post-processing: for every PyTorch detection, the IoU of the converted model's best detection of
   the same class (class agreement, IoU >= 0.99 counts);
-* on the GPU oracle, where it runs (ML Drift through software Vulkan, fp16): the per-graph and
-  end-to-end figures again, i.e. the drift the GPU's precision adds. With random weights the
-  encoder scores are near-ties, so fp16 picks other tokens and the end-to-end figures collapse
-  while every graph stays within fp16 precision: read the per-graph rows first.
+* on the GPU oracle, where it runs (ML Drift through software Vulkan): the per-graph and
+  end-to-end figures again with the delegate's fp16 kernels (as phones run them: the drift the
+  GPU's precision adds) and with its fp32 kernels (``gpu_fp32``: the delegate's own arithmetic,
+  without fp16 rounding). Where encoder scores are near-ties, fp16 picks other tokens and the
+  fp16 end-to-end figures fall while every graph stays within fp16 precision: read the per-graph
+  rows and the fp32 ones first.
 """
 
 from __future__ import annotations
@@ -114,6 +116,9 @@ def _images(manifest: dict, images) -> list[tuple[str, np.ndarray, int, int]]:
     return [("sample (the conversion's)", pixels, size, size)]
 
 
+GPU_RUNS = "ML Drift through the GPU oracle (fp16 and fp32 kernels)"
+
+
 def verify(out_dir: str | Path, images=(), *, threshold: float = 0.5, iou_threshold: float = 0.5,
            gpu: bool = True) -> dict:
     import torch
@@ -137,14 +142,17 @@ def verify(out_dir: str | Path, images=(), *, threshold: float = 0.5, iou_thresh
                  "queries": compare_detections(reference, candidate),
                  "detections": compare_boxes(detections, postprocess(*candidate, width, height, threshold,
                                                                      iou_threshold, labels))}
-        if gpu_reason is None:
-            on_gpu = run_chain(out_dir, manifest, [pixels], lambda path, arrays: oracle.run_gpu(path, arrays))
-            entry["gpu"] = {"graphs": graph_errors(Path(out_dir), manifest, parts, oracle.run_gpu),
-                            "queries": compare_detections(reference, on_gpu, atol_logits=0.05, atol_boxes=0.01),
-                            "detections": compare_boxes(detections, postprocess(*on_gpu, width, height, threshold,
-                                                                                iou_threshold, labels))}
+        for key, fp32 in (("gpu", False), ("gpu_fp32", True)) if gpu_reason is None else ():
+            def run_gpu(path, arrays, fp32=fp32):
+                return oracle.run_gpu(path, arrays, fp32=fp32)
+
+            on_gpu = run_chain(out_dir, manifest, [pixels], run_gpu)
+            entry[key] = {"graphs": graph_errors(Path(out_dir), manifest, parts, run_gpu),
+                          "queries": compare_detections(reference, on_gpu, atol_logits=0.05, atol_boxes=0.01),
+                          "detections": compare_boxes(detections, postprocess(*on_gpu, width, height, threshold,
+                                                                              iou_threshold, labels))}
         results.append(entry)
     return {"schema": "gpusafe.verify/1", "out": str(out_dir), "threshold": threshold,
-            "gpu": "ML Drift through the GPU oracle (fp16)" if gpu_reason is None else f"not run: {gpu_reason}",
+            "gpu": f"not run: {gpu_reason}" if gpu_reason else GPU_RUNS,
             "results": results}
 

@@ -12,11 +12,13 @@ import numpy as np
 import torch
 from torch.fx import GraphModule
 
+from gpusafe.export.leaf_split import split_fanout_leaves
 from gpusafe.export.litert import convert_to_tflite, run_tflite
 from gpusafe.export.verify import compare_detections
 from gpusafe.graphs.capture import capture_graph_module
 from gpusafe.graphs.marks import MS_DEFORM_ATTN
 from gpusafe.lint import lint_file
+from gpusafe.lint.profiles import get_profile
 from gpusafe.passes import PassManager, PassReport, default_passes, get_pass
 from gpusafe.passes.fp16_ranges import fp16_report
 
@@ -63,6 +65,7 @@ class ConvertedGraph:
     lint: object  # LintReport
     chosen: list[str]
     timings: dict
+    leaf_splits: int = 0  # rank-3 tensors the .tflite leaf split gave one reader each
 
     def summary(self) -> dict:
         lint = self.lint
@@ -71,6 +74,7 @@ class ConvertedGraph:
             "tflite": {"path": str(self.tflite), "bytes": self.tflite.stat().st_size, "ops": lint.op_count},
             "timings": {k: round(v, 2) for k, v in self.timings.items()},
             "passes": self.passes.to_json(),
+            "leaf_splits": self.leaf_splits,
             "fp16": self.fp16,
             "lint": {"profile": lint.profile, "summary": lint.summary(), "counts": {s: lint.count(s) for s in
                      ("error", "warning", "info")}, "op_histogram": lint.op_histogram},
@@ -94,8 +98,12 @@ def rewrite_and_convert(graph: GraphModule, sample: tuple, path: Path, passes: l
     progress(f"converting {path.name} with litert-torch (minutes for a full-size model)")
     tflite = convert_to_tflite(graph, sample, path)
     timings["convert_s"] = time.perf_counter() - start
+    leaves = 0
+    if get_profile(profile).severity_of("fanout-3d", "warning") == "error":
+        leaves = split_fanout_leaves(tflite)
+        progress(f"3-D fan-out leaf split: {leaves} rank-3 tensor(s) given one reader each")
     progress(f"linting {path.name} for the {profile} profile")
-    return ConvertedGraph(graph, pass_report, fp16, tflite, lint_file(tflite, profile), chosen, timings)
+    return ConvertedGraph(graph, pass_report, fp16, tflite, lint_file(tflite, profile), chosen, timings, leaves)
 
 
 def capture_for(model: torch.nn.Module, sample: tuple, passes: list[str], progress) -> tuple[GraphModule, float]:

@@ -5,7 +5,8 @@ capture -> drop-asserts, fold-constants (whole graph) -> split at the query sele
 profile's passes, fp16 analysis, litert-torch, lint -> the host step as JSON -> the chain
 (A on the LiteRT CPU interpreter, host in numpy, B on the interpreter) checked against PyTorch.
 
-Writes OUT/graph_a.tflite, OUT/graph_b.tflite, OUT/host.json (the host program), OUT/manifest.json
+Writes OUT/graph_a.tflite, OUT/graph_b.tflite, OUT/host.json (the host program),
+OUT/host_params.safetensors (its constants: the per-token tail's weights, the anchors), OUT/manifest.json
 (inputs and preprocessing, how each part's inputs are wired, outputs, labels) and OUT/report.json.
 """
 
@@ -16,6 +17,7 @@ import time
 from pathlib import Path
 
 import torch
+from safetensors.numpy import save_file
 
 from gpusafe.export.pipeline import (
     REPORT_SCHEMA,
@@ -26,7 +28,7 @@ from gpusafe.export.pipeline import (
     rewrite_and_convert,
 )
 from gpusafe.export.verify import compare_detections
-from gpusafe.graphs.host import host_program, run_chain
+from gpusafe.graphs.host import host_params, host_program, run_chain
 from gpusafe.graphs.split import run_split, split_at_selection
 from gpusafe.passes import PassManager, default_passes
 
@@ -63,8 +65,12 @@ def convert_split_detector(model: torch.nn.Module, size: int, out_dir: str | Pat
     parts = {name: rewrite_and_convert(getattr(split, name), inputs[name], out_dir / f"{name}.tflite", passes,
                                        profile=profile, progress=progress) for name in ("graph_a", "graph_b")}
     (out_dir / "host.json").write_text(json.dumps(host_program(split.host), indent=1))
+    params = host_params(split.host)
+    if params:
+        save_file(params, str(out_dir / "host_params.safetensors"))
     manifest = detector_manifest(size, description, labels, order=["graph_a", "host", "graph_b"],
                                  graphs={name: f"{name}.tflite" for name in parts}, host="host.json",
+                                 host_params="host_params.safetensors" if params else None,
                                  wiring=split.wiring, outputs=split.outputs)
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
     progress("checking the chain (A and B on the LiteRT CPU interpreter, host in numpy) against PyTorch")

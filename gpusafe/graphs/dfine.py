@@ -70,28 +70,35 @@ def dfine_config(preset: str, num_labels: int | None = None) -> DFineConfig:
     return config
 
 
-def reset_to_torch_defaults(model: torch.nn.Module, seed: int) -> int:
-    """Re-initialise every layer that has ``reset_parameters`` with PyTorch's defaults, seeded.
+def reinitialise(model: torch.nn.Module, seed: int) -> int:
+    """Re-initialise every layer, seeded: PyTorch's defaults (unit norms, zero or uniform biases),
+    then He-normal weights (std sqrt(2 / fan_in)) for every convolution and linear layer.
 
     transformers' D-FINE initialisation zeroes or shrinks whole branches: a randomly initialised
     model's encoder memory has a standard deviation near 1e-12, so every token gets exactly the
     score head's bias and the top-k query selection is one big tie that any two runtimes break
-    differently. With PyTorch's default initialisation (Kaiming-uniform convolutions and linears,
-    unit norms) the features, scores and boxes vary like a trained model's, so conversions can be
-    checked against PyTorch. Non-layer buffers (anchors, reg_scale) are untouched. Returns the number of layers reset.
+    differently. PyTorch's default Kaiming-uniform weights still shrink the variance threefold
+    per layer, so after the backbone only the biases are left (tiny D-FINE: scores agree to 3e-7
+    at the 30th token). He-normal weights keep the variance through ReLU layers (He et al. 2015):
+    features, scores and boxes then follow the image as a trained model's do (tiny D-FINE: score
+    spread 0.74, gap at the selection boundary 4e-3), so conversions can be checked against
+    PyTorch end to end. Non-layer buffers (anchors, reg_scale) are untouched. Returns the number
+    of layers re-initialised.
     """
     torch.manual_seed(seed)
     count = 0
     for module in model.modules():
         if hasattr(module, "reset_parameters") and not isinstance(module, DFineForObjectDetection):
             module.reset_parameters()
+            if isinstance(module, torch.nn.Conv2d | torch.nn.Linear):
+                torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
             count += 1
     return count
 
 
 def load_dfine(preset: str | None = "s", weights: str | Path | None = None, seed: int = 0):
-    """A D-FINE detector in eval mode: random weights from ``seed`` (PyTorch's default
-    initialisation, see :func:`reset_to_torch_defaults`), or weights from a local directory."""
+    """A D-FINE detector in eval mode: random weights from ``seed`` (see :func:`reinitialise`),
+    or weights from a local directory."""
     if weights is not None:
         path = Path(weights)
         if not (path / "config.json").is_file():
@@ -102,7 +109,7 @@ def load_dfine(preset: str | None = "s", weights: str | Path | None = None, seed
             raise GpusafeError(f"{path}: cannot load D-FINE weights ({e})") from None
     torch.manual_seed(seed)
     model = DFineForObjectDetection(dfine_config(preset)).eval()
-    reset_to_torch_defaults(model, seed)
+    reinitialise(model, seed)
     return model
 
 

@@ -1,9 +1,12 @@
-"""The host step between Graph A and Graph B: a few re-indexing ops, as JSON, run with numpy.
+"""The host step between Graph A and Graph B: the selection and the per-token tail, as JSON, run with numpy.
 
-``host_program(gm)`` (needs torch) turns the host part of a split (top-k, getitem, unsqueeze, repeat/expand,
-gather, detach, dtype casts) into a JSON program; ``run_host(program, arrays)`` runs it with numpy,
-no torch needed: what a phone app's host code does between the two GPU graphs. Top-k uses a
-stable sort, so it equals torch's up to the order of exactly tied scores.
+``host_program(gm)`` (needs torch) turns the host part of a split (top-k, getitem, unsqueeze,
+repeat/expand, gather, detach, dtype casts, and the row-wise tail ops moved past the selection by
+``gpusafe.graphs.tail``: linear, layer_norm, relu, sigmoid, arithmetic) into a JSON program and
+``host_params(gm)`` its constants (weights, anchors), saved as safetensors; ``run_host(program,
+arrays, params)`` runs it with numpy, no torch needed: what a phone app's host code does between
+the two GPU graphs, in fp32. Top-k uses a stable sort, so it equals torch's up to the order of
+exactly tied scores.
 """
 
 from __future__ import annotations
@@ -26,8 +29,20 @@ def _torch_tables():
            aten.repeat.default: "repeat", aten.expand.default: "expand", aten.gather.default: "gather",
            aten.detach.default: "identity", aten.clone.default: "identity", aten.alias.default: "identity",
            aten.lift_fresh_copy.default: "identity", aten._to_copy.default: "cast", aten.to.dtype: "cast",
-           aten.to.dtype_layout: "cast"}
+           aten.to.dtype_layout: "cast", **rowwise_ops()}
     return dtypes, ops
+
+
+def rowwise_ops() -> dict:
+    """aten op -> host op, for the row-wise ops the host runs (``gpusafe.graphs.tail``)."""
+    import torch
+
+    aten = torch.ops.aten
+    return {aten.linear.default: "linear", aten.layer_norm.default: "layer_norm", aten.relu.default: "relu",
+            aten.sigmoid.default: "sigmoid", aten.tanh.default: "tanh", aten.exp.default: "exp",
+            aten.neg.default: "neg", aten.add.Tensor: "add", aten.sub.Tensor: "sub", aten.mul.Tensor: "mul",
+            aten.div.Tensor: "div", aten.minimum.default: "minimum", aten.maximum.default: "maximum",
+            aten.clamp.default: "clamp"}
 
 
 def _encode(value, dtypes):
@@ -50,13 +65,15 @@ def host_program(gm) -> dict:
     import torch
 
     dtypes, ops = _torch_tables()
-    program = {"inputs": [], "ops": [], "outputs": []}
+    program = {"inputs": [], "params": [], "ops": [], "outputs": []}
     for node in gm.graph.nodes:
         if node.op == "placeholder":
             program["inputs"].append(node.name)
+        elif node.op == "get_attr":
+            program["params"].append(node.name)
         elif node.op == "call_function":
-            if node.target not in ops:
-                raise GpusafeError(f"the host step has no numpy form of {node.target}")
+            if node.target not in ops or set(node.kwargs) - {"dtype", "layout", "device"}:
+                raise GpusafeError(f"the host step has no numpy form of {node.target} {dict(node.kwargs) or ''}")
             dtype = node.kwargs.get("dtype") or next((a for a in node.args if isinstance(a, torch.dtype)), None)
             program["ops"].append({"name": node.name, "op": ops[node.target],
                                    "args": _encode([a for a in node.args if not isinstance(a, torch.dtype)], dtypes),
@@ -69,6 +86,12 @@ def host_program(gm) -> dict:
     return program
 
 
+def host_params(gm) -> dict[str, np.ndarray]:
+    """The host part's constants by node name (what ``program["params"]`` names), as fp32/int arrays."""
+    return {node.name: getattr(gm, node.target).detach().contiguous().numpy()
+            for node in gm.graph.nodes if node.op == "get_attr"}
+
+
 def _topk(x, k, dim=-1, largest=True, sorted=True):
     order = np.argsort(-x if largest else x, axis=dim, kind="stable")
     index = np.take(order, np.arange(k), axis=dim)
@@ -79,6 +102,13 @@ def _expand(x, shape):
     return np.broadcast_to(x, [x.shape[i - (len(shape) - x.ndim)] if s == -1 else s for i, s in enumerate(shape)])
 
 
+def _layer_norm(x, shape, weight=None, bias=None, eps=1e-5, *rest):
+    axes = tuple(range(-len(shape), 0))
+    centred = x - x.mean(axis=axes, keepdims=True)
+    out = centred / np.sqrt((centred * centred).mean(axis=axes, keepdims=True) + np.float32(eps))
+    return out * (1 if weight is None else weight) + (0 if bias is None else bias)
+
+
 NUMPY = {
     "getitem": lambda x, i: x[i],
     "topk": _topk,
@@ -87,11 +117,30 @@ NUMPY = {
     "expand": _expand,
     "gather": lambda x, dim, index: np.take_along_axis(x, index, axis=dim),
     "identity": lambda x, *rest: x,
+    "linear": lambda x, weight, bias=None: x @ weight.T + (0 if bias is None else bias),
+    "layer_norm": _layer_norm,
+    "relu": lambda x: np.maximum(x, 0),
+    "sigmoid": lambda x: 0.5 * (1 + np.tanh(0.5 * x)),
+    "tanh": np.tanh,
+    "exp": np.exp,
+    "neg": np.negative,
+    "add": np.add,
+    "sub": np.subtract,
+    "mul": np.multiply,
+    "div": np.divide,
+    "minimum": np.minimum,
+    "maximum": np.maximum,
+    "clamp": lambda x, low=None, high=None: np.clip(x, low, high),
 }
 
 
-def run_host(program: dict, arrays) -> list[np.ndarray]:
+def run_host(program: dict, arrays, params: dict | None = None) -> list[np.ndarray]:
+    """Run a host program on the arrays of its inputs, with its constants (``host_params``)."""
     env = dict(zip(program["inputs"], arrays, strict=True))
+    missing = [name for name in program.get("params", []) if name not in (params or {})]
+    if missing:
+        raise GpusafeError(f"the host step needs the parameters {', '.join(missing)} (host_params.safetensors)")
+    env.update({name: params[name] for name in program.get("params", [])})
 
     def value(arg):
         if isinstance(arg, dict) and "ref" in arg:
@@ -106,6 +155,15 @@ def run_host(program: dict, arrays) -> list[np.ndarray]:
     return [np.ascontiguousarray(value(ref)) for ref in program["outputs"]]
 
 
+def load_params(path) -> dict[str, np.ndarray]:
+    from safetensors.numpy import load_file
+
+    try:
+        return load_file(str(path))
+    except (OSError, ValueError) as error:
+        raise GpusafeError(f"{path}: cannot read the host parameters ({error})") from None
+
+
 def run_chain(out_dir, manifest: dict, inputs: list, run_graph=None) -> list[np.ndarray]:
     """A converted model as deployed (``manifest.json``): each graph on the LiteRT CPU interpreter
     (or ``run_graph(path, arrays)``), the host step of a split in numpy. Needs ai-edge-litert, not
@@ -118,9 +176,12 @@ def run_chain(out_dir, manifest: dict, inputs: list, run_graph=None) -> list[np.
     out_dir = Path(out_dir)
     run_graph = run_graph or run_tflite
     program = json.loads((out_dir / manifest["host"]).read_text()) if manifest.get("host") else None
+    params = load_params(out_dir / manifest["host_params"]) if manifest.get("host_params") else {}
     values = {"input": list(inputs)}
     for name in manifest["order"]:
         args = [values[source][index] for source, index in manifest["wiring"][name]]
-        values[name] = run_host(program, args) if name == "host" else run_graph(out_dir / manifest["graphs"][name],
-                                                                                 args)
+        if name == "host":
+            values[name] = run_host(program, args, params)
+        else:
+            values[name] = run_graph(out_dir / manifest["graphs"][name], args)
     return [values[source][index] for source, index in manifest["outputs"]]

@@ -8,6 +8,8 @@ host:
 * the **selection** is the first ``aten.topk`` whose indices are used;
 * the **host step** is the selection and every op downstream of it that only re-indexes
   (getitem, unsqueeze, repeat/expand, gather, detach, dtype casts) values Graph A computed;
+* the **per-token tail** (``gpusafe.graphs.tail``): the row-wise ops whose rows the selection
+  gathers run after the gather, on the host, on the selected rows only;
 * **Graph A** is everything the host step and Graph B read that does not depend on the
   selection; **Graph B** is the rest.
 
@@ -25,6 +27,7 @@ from torch.fx import GraphModule, Node
 from torch.fx.passes.split_module import split_module
 
 from gpusafe.errors import GpusafeError
+from gpusafe.graphs.tail import HOST_MARK, move_tails_past_selection
 
 aten = torch.ops.aten
 GRAPH_A, HOST, GRAPH_B = 0, 1, 2
@@ -75,8 +78,8 @@ def partition(gm: GraphModule) -> dict[Node, int]:
             parts[node] = HOST
         elif node not in downstream:
             parts[node] = GRAPH_A
-        elif node.target in REINDEXING and all(parts.get(a) in (GRAPH_A, HOST) or a.op == "get_attr"
-                                               for a in node.all_input_nodes):
+        elif (node.target in REINDEXING or node.meta.get(HOST_MARK)) and all(
+                parts.get(a) in (GRAPH_A, HOST) or a.op == "get_attr" for a in node.all_input_nodes):
             parts[node] = HOST
         else:
             parts[node] = GRAPH_B
@@ -126,7 +129,11 @@ def _source(node: Node, names: dict[str, int]) -> tuple:
     raise GpusafeError(f"unexpected value {node.name} between the split parts")
 
 
-def split_at_selection(gm: GraphModule) -> Split:
+def split_at_selection(gm: GraphModule, tails: bool = True) -> Split:
+    """Cut ``gm`` (changed in place) into Graph A, the host step and Graph B; with ``tails``, the
+    per-token tails move to the host first."""
+    if tails:
+        move_tails_past_selection(gm, selection_node(gm))
     parts = partition(gm)
     if GRAPH_B not in parts.values():
         raise GpusafeError("nothing runs after the query selection: no Graph B to split off")

@@ -13,6 +13,7 @@ from gpusafe.passes import (  # noqa: F401  (importing registers the built-in pa
     expand_to_broadcast,
     fold_constants,
     int64_to_int32,
+    lift_rank3,
 )
 from gpusafe.passes.manager import NumericsError, PassManager, PassReport, op_histogram
 from gpusafe.passes.registry import REGISTRY, PassSpec, default_passes, get_pass, load_builtins, register_pass

@@ -26,6 +26,7 @@ class RewritePass(GraphPass):
         """``only``: node names to rewrite (e.g. the ops the fp16 analysis found); None: all."""
         super().__init__()
         self.only = None if only is None else set(only)
+        self.rewritten: list[str] = []  # the replaced nodes, for the pass manager's per-op check
 
     def rewrite(self, gm):
         if self.declaration.pattern is not None:
@@ -45,7 +46,9 @@ class RewritePass(GraphPass):
             except NotApplicable as reason:
                 self.skipped(str(reason))
                 continue
+            name = node.name
             replace_node(gm, node, inline_call(gm, node, declared.function, args))
+            self.rewritten.append(name)
             self.changed()
 
     def _rewrite_pattern(self, gm):
@@ -87,6 +90,14 @@ def _function_args(declared, node: Node) -> tuple:
     match = declared.match[node.target] if isinstance(declared.match, dict) else declared.match
     chosen = match(*args, **kwargs)
     return tree_map(lambda a: by_id.get(id(a), a) if isinstance(a, torch.Tensor) else a, tuple(chosen))
+
+
+def function_args_of_values(declared, target, args: tuple, kwargs: dict) -> tuple:
+    """The rewrite function's arguments for one call of ``target`` on concrete values."""
+    if declared.match is None:
+        return tuple(args)
+    match = declared.match[target] if isinstance(declared.match, dict) else declared.match
+    return tuple(match(*args, **kwargs))
 
 
 def register_rewrite_pass(declared) -> None:

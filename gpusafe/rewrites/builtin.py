@@ -4,6 +4,7 @@ from gpusafe.rewrites import (  # noqa: F401
     clamp_to_min_max,
     deformable_attention,
     gather_to_1d,
+    gelu_erf_rational,
     gelu_tanh,
     grid_sample_dense,
     grid_sample_gather,

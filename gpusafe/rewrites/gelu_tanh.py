@@ -7,8 +7,9 @@ a 1e-5 grid of [-10, 10] in float64) and
 agrees for large |x|; x^3 is written as x * x * x (no POW), and 0.5 * (1 + tanh(z)) as the equal
 sigmoid(2 z), because the TFLite converter fuses the tanh spelling back into a GELU op. The
 strict profile bans GELU, the op litert-torch emits for erf GELU; LOGISTIC, MUL and ADD run
-everywhere. Not exact: the tolerance is declared (5e-4 of max(1, |output|)), and the rewrite
-runs in strict only.
+everywhere. Not exact: the tolerance is declared (5e-4 of max(1, |output|)). Opt-in
+(``--rewrite gelu-tanh``): the strict profile runs ``gelu-erf-rational``, within 1e-6, since a
+deep encoder amplifies this form's error.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def gelu_inputs(draw):
     return (draw(tensors(shape, scale=st.sampled_from([1.0, 3.0, 100.0]))),)
 
 
-@rewrite("gelu-tanh", replaces=torch.ops.aten.gelu.default, reference=F.gelu, atol=5e-4, profiles=("strict",),
+@rewrite("gelu-tanh", replaces=torch.ops.aten.gelu.default, reference=F.gelu, atol=5e-4, profiles=(),
          fixes=["banned-op:GELU"], inputs=gelu_inputs(), match=match_erf_gelu, relative_to="outputs")
 def gelu_as_tanh(x: torch.Tensor) -> torch.Tensor:
     # 0.5 * (1 + tanh(z)) == sigmoid(2 z): the converter fuses the tanh spelling back into GELU.

@@ -9,9 +9,12 @@ rounding of the division out of the cancellation in x - mu). The GPU delegate co
 by default, whose largest value is 65504: the variance squares x - mean, so a row with |x| above
 about 256 overflows to inf and the row becomes NaN or 0. D-FINE's activations reach that range.
 After scaling every square is <= 256 and every sum of them bounded by 256 * row length.
-On demand: ``gpusafe convert`` applies it to the LayerNorms its fp16 range analysis finds
-overflowing (or to all with ``--rewrite layer-norm-fp16``): reordered fp32 rounding before a
-top-k can swap near-tied tokens, so it is not spent where it is not needed.
+Default in the strict profile (every LayerNorm, as the published D-FINE port did; its
+explicit ops are also what ``lift-rank3`` can run at rank 4, where litert-torch lowers
+aten.layer_norm at rank 3). Elsewhere on demand: ``gpusafe convert`` applies it to the
+LayerNorms its fp16 range analysis finds overflowing (or to all with ``--rewrite
+layer-norm-fp16``): reordered fp32 rounding before a top-k can swap near-tied tokens, so it is
+not spent where it is not needed.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ def layer_norm_inputs(draw):
 
 
 @rewrite("layer-norm-fp16", replaces=torch.ops.aten.layer_norm.default, reference=layer_norm, atol=1e-5,
-         profiles=(), fixes=["fp16-overflow:aten.layer_norm.default"], inputs=layer_norm_inputs(),
+         profiles=("strict",), fixes=["fp16-overflow:aten.layer_norm.default"], inputs=layer_norm_inputs(),
          relative_to="outputs", match=match_layer_norm)
 def layer_norm_row_scaled(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     dims = tuple(range(-len(normalized_shape), 0))

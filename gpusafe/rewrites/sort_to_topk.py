@@ -5,9 +5,11 @@ delegate nor the LiteRT CPU interpreter can run ("Didn't find op for builtin opc
 'STABLEHLO_SORT'"). tfl.topk_v2 takes the top k along the last axis, sorted, with int32
 indices: topk(x, k, d) == transpose(topk_v2(transpose(x, d, -1), k), d, -1), indices cast to
 int64; sort(x, d, descending=True) == topk(x, size(d), d). ML Drift's compiler crashes (SIGFPE)
-on a TOPK_V2 whose axis is shorter than 4 (lint rule topk-short-axis), so shorter axes are padded
-to 4 with -inf first: padding never outranks a real value. Exact, except the order of exactly tied
-values and of -inf values on such short axes (the property test draws untied finite values).
+on a TOPK_V2 whose axis is shorter than 4 (lint rule topk-short-axis), and its kernel returns
+wrong values when the axis length is not a multiple of 4 (lint rule topk-axis-width; D-FINE's
+quality head takes the top 4 of 33 bins), so the axis is padded with -inf to the next multiple
+of 4 first: padding never outranks a real value. Exact, except the order of exactly tied values
+and of -inf values (the property test draws untied finite values).
 Where ``topk-max-and-mask`` runs (classic, strict) it takes the small top-k first.
 """
 
@@ -21,7 +23,7 @@ from gpusafe.rewrites.tfl_ops import tfl
 from gpusafe.testing.strategies import tensors
 
 aten = torch.ops.aten
-SHORTEST_AXIS = 4  # TOPK_V2 over fewer crashes ML Drift's compiler
+LANES = 4  # TOPK_V2 over fewer crashes ML Drift's compiler, over a non-multiple it computes wrong values
 
 
 def match_topk(x, k, dim=-1, largest=True, sorted=True):
@@ -59,9 +61,9 @@ def topk_v2(x: torch.Tensor, k: int, dim: int):
     """top-k (and descending sort) with tfl.topk_v2 on the last axis (exact up to tie order)."""
     last = x.dim() - 1
     source = x if dim == last else x.transpose(dim, last)
-    if source.shape[-1] < SHORTEST_AXIS:
-        filler = torch.full((*source.shape[:-1], SHORTEST_AXIS - source.shape[-1]), float("-inf"))
-        source = torch.cat([source, filler], -1)
+    padding = -source.shape[-1] % LANES
+    if padding:
+        source = torch.cat([source, torch.full((*source.shape[:-1], padding), float("-inf"))], -1)
     values, indices = tfl().topk_v2(source, k)
     indices = indices.to(torch.int64)
     if dim == last:

@@ -123,5 +123,5 @@ def test_verify_rebuilds_a_weights_directory_model_and_agrees(converted):
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     (entry,) = json.loads(proc.stdout)["results"]
-    assert all(o["max_abs_error"] < 1e-4 and o["correlation"] > 0.9999 for o in entry["graphs"]["model"])
+    assert all(o["max_abs_error"] < 1e-3 and o["correlation"] > 0.9999 for o in entry["graphs"]["model"])
     assert entry["detections"]["same_class_iou_0.99"] == entry["detections"]["reference"]

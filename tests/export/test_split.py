@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+from gpusafe.errors import GpusafeError
 from gpusafe.graphs.capture import capture_graph_module
 from gpusafe.graphs.dfine import DetectorOutputs, load_dfine
-from gpusafe.graphs.host import host_program, run_host
+from gpusafe.graphs.host import host_params, host_program, run_host
 from gpusafe.graphs.split import run_split, split_at_selection
 from gpusafe.lint import lint_file
 from gpusafe.passes import PassManager, op_histogram
@@ -25,32 +26,65 @@ def split_dir(tmp_path_factory):
     return out, json.loads(proc.stdout)
 
 
-def test_split_in_torch_is_exact_and_the_host_step_is_the_selection():
+def _captured_tiny(x):
     model = DetectorOutputs(load_dfine("tiny", seed=0))
-    x = (torch.rand(1, 3, 128, 128, generator=torch.Generator().manual_seed(3)),)
     graph, _ = PassManager(["drop-asserts", "fold-constants"], x).run(
         capture_graph_module(model, x, mark_deformable_attention=True))
-    split = split_at_selection(graph)
+    return model, graph
+
+
+def test_split_in_torch_is_exact_and_the_host_step_is_the_selection():
+    x = (torch.rand(1, 3, 128, 128, generator=torch.Generator().manual_seed(3)),)
+    model, graph = _captured_tiny(x)
+    split = split_at_selection(graph, tails=False)
     assert op_histogram(split.host)["aten.topk.default"] == 1 and "aten.topk.default" not in op_histogram(split.graph_a)
     assert "aten.gather.default" not in op_histogram(split.graph_b)  # the row gathers moved to the host
     with torch.no_grad():
         expected = model(*x)
         got = run_split(split, x)
     assert all(torch.equal(e, g) for e, g in zip(expected, got, strict=True))
-    program = host_program(split.host)
+
+
+def test_the_per_token_tail_runs_on_the_selected_rows_on_the_host():
+    x = (torch.rand(1, 3, 128, 128, generator=torch.Generator().manual_seed(3)),)
+    model, graph = _captured_tiny(x)
+    split = split_at_selection(graph)
+    host, graph_a = op_histogram(split.host), op_histogram(split.graph_a)
+    # enc_output (Linear + LayerNorm) and the 3-layer box MLP: on the host, on 30 rows
+    assert host["aten.linear.default"] == 4 and host["aten.layer_norm.default"] == 1
+    assert graph_a["aten.linear.default"] < op_histogram(graph)["aten.linear.default"] - 3  # box MLP gone from A
+    program, params = host_program(split.host), host_params(split.host)
+    assert set(program["params"]) == set(params) and any(p.shape == (4, 64) for p in params.values())
+    with torch.no_grad():
+        expected = model(*x)
     numpy_host = run_split(split, x, lambda name, m, args: [torch.from_numpy(a) for a in run_host(
-        program, [a.numpy() for a in args])] if name == "host" else m(*args))
+        program, [a.numpy() for a in args], params)] if name == "host" else m(*args))
     from gpusafe.export.verify import compare_detections
 
     check = compare_detections([e.numpy() for e in expected], [g.detach().numpy() for g in numpy_host])
-    assert check["matched"] == check["queries"]
+    assert check["matched"] == check["queries"] and check["max_abs_error_all"]["logits"] < 1e-4
+    with pytest.raises(GpusafeError, match="host_params.safetensors"):
+        run_host(program, [a.numpy() for a in split_inputs(split, x)["host"]], {})
+
+
+def split_inputs(split, x):
+    seen = {}
+
+    def record(name, module, args):
+        seen[name] = args
+        return module(*args)
+
+    with torch.no_grad():
+        run_split(split, x, record)
+    return seen
 
 
 def test_split_writes_both_graphs_and_the_host_step(split_dir):
     out, report = split_dir
     manifest = json.loads((out / "manifest.json").read_text())
     assert {p.name for p in out.iterdir()} >= {"graph_a.tflite", "graph_b.tflite", "host.json", "manifest.json",
-                                              "report.json"}
+                                              "report.json", "host_params.safetensors"}
+    assert manifest["host_params"] == "host_params.safetensors" and "linear" in report["host_ops"]
     assert manifest["schema"] == "gpusafe.manifest/1" and manifest["order"] == ["graph_a", "host", "graph_b"]
     assert manifest["labels"] and manifest["model"]["preset"] == "tiny"
     assert report["host_ops"][0] == "topk" and "gather" in report["host_ops"]
@@ -139,6 +173,8 @@ def test_verify_on_the_gpu_oracle_reports_fp16_drift_per_graph(split_dir, oracle
     (entry,) = verify(out)["results"]
     rows = [o for graph in entry["gpu"]["graphs"].values() for o in graph]
     assert rows and all(o["correlation"] > 0.999 for o in rows)
+    fp32 = [o for graph in entry["gpu_fp32"]["graphs"].values() for o in graph]
+    assert all(o["correlation"] > 0.99999 for o in fp32)
 
 
 @pytest.mark.parametrize("args, message", [
@@ -167,3 +203,38 @@ def test_detect_on_the_gpu_delegate(split_dir, tmp_path, oracle_available):
     result = json.loads(proc.stdout)
     assert result["runtime"].startswith("LiteRT GPU delegate") and result["detections"]
     assert all(np.isfinite(d["box"]).all() and 0 <= d["score"] <= 1 for d in result["detections"])
+
+
+@pytest.fixture(scope="module")
+def strict_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("strict")
+    proc = subprocess.run([sys.executable, "-m", "gpusafe", "convert", "dfine", "--preset", "tiny", "--size", "128",
+                           "--split", "--profile", "strict", "--out", str(out), "--json"], capture_output=True,
+                          text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out, json.loads(proc.stdout)
+
+
+def test_strict_split_lints_clean_and_matches_pytorch(strict_dir):
+    out, report = strict_dir
+    for name in ("graph_a", "graph_b"):
+        lint = lint_file(out / f"{name}.tflite", "strict")
+        assert lint.gpu_ready and not lint.findings, [f.message for f in lint.findings]
+        passes = {p["name"]: p for p in report["graphs"][name]["passes"]["passes"]}
+        assert passes["lift-rank3"]["changed"] > 0 and passes["gelu-erf-rational"]["op_error"] < 1e-5
+        assert report["graphs"][name]["fp16"]["clean"]
+    assert report["graphs"]["graph_b"]["leaf_splits"] > 0  # rank-3 BATCH_MATMUL operands the converter shares
+    assert report["cpu_check"]["matched"] == report["cpu_check"]["queries"] == 30
+
+
+def test_strict_split_runs_whole_on_the_real_delegate_and_agrees_in_fp32(strict_dir, oracle_available):
+    from gpusafe.oracle import compile_many
+    from gpusafe.verify import verify
+
+    out, _ = strict_dir
+    verdicts = compile_many([out / "graph_a.tflite", out / "graph_b.tflite"])
+    assert all(v.accepted for v in verdicts), [(v.status, v.rejected) for v in verdicts]
+    (entry,) = verify(out)["results"]
+    assert entry["detections"]["same_class_iou_0.99"] == entry["detections"]["reference"] > 0
+    assert entry["gpu_fp32"]["detections"]["same_class_iou_0.99"] == entry["detections"]["reference"]
+    assert all(o["correlation"] > 0.999 for graph in entry["gpu"]["graphs"].values() for o in graph)

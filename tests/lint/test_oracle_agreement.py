@@ -83,9 +83,14 @@ def test_lint_verdict_equals_delegate_on_converted_models(torch_corpus, name):
     assert_agreement(*torch_corpus[name])
 
 
+# Models the delegate compiles and then computes wrongly: a compile verdict cannot agree or
+# disagree with these, the GPU run does (tests/rewrites/test_topk_axis_width.py).
+WRONG_VALUE_RULES = {"topk-axis-width"}
+
+
 def test_corpus_covers_every_mldrift_rule(corpus):
     fired = {f.rule for report, _ in corpus.values() for f in report.findings}
-    assert set(RULES) - NOT_MLDRIFT - fired == set()
+    assert set(RULES) - NOT_MLDRIFT - WRONG_VALUE_RULES - fired == set()
 
 
 def test_corpus_has_accepted_and_rejected_models(corpus):

@@ -42,6 +42,17 @@ def topk_short_axis(sg, profile):
                        "axes shorter than 4, taking the app with it")
 
 
+@rule("topk-axis-width", "error", "TOPK_V2 over an axis whose length is not a multiple of 4 returns wrong values",
+      "pad the axis to a multiple of 4 with -inf first (the sort-to-topk rewrite does)")
+def topk_axis_width(sg, profile):
+    for op in _ops(sg, "TOPK_V2"):
+        x = input_at(sg, op, 0)
+        if x is not None and x.shape and x.shape[-1] >= 4 and x.shape[-1] % 4:
+            yield op, (f"TOPK_V2 over a last axis of {x.shape[-1]}: ML Drift returns wrong values (even with fp32 "
+                       "kernels) unless the axis is a multiple of 4 (measured: 17 and 33 wrong; 8 to 64 in steps "
+                       "of 4 right)")
+
+
 @rule("softmax-beta", "error", "SOFTMAX with beta != 1",
       "scale the logits by beta before a beta = 1 SOFTMAX")
 def softmax_beta(sg, profile):
