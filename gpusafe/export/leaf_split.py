@@ -100,6 +100,7 @@ def _split_subgraph(model, sg_index: int, opcode: int) -> int:
         return 0
     edit = _Subgraph(model, sg, opcode)
     producers = {int(t): i for i, op in enumerate(sg.operators) for t in op.outputs}
+    outputs = {int(o) for o in sg.outputs}
     inserts: dict[int, list] = {}  # op index after which to insert (-1: before the first op)
     for t, readers in fanouts.items():
         shape = tuple(int(d) for d in sg.tensors[t].shape)
@@ -110,7 +111,7 @@ def _split_subgraph(model, sg_index: int, opcode: int) -> int:
             ops.append(edit.reshape(lifted, leaf, shape))
             op = sg.operators[reader]
             op.inputs = np.array([leaf if int(i) == t else int(i) for i in op.inputs], dtype=np.int32)
-        if t in {int(o) for o in sg.outputs}:
+        if t in outputs:
             leaf = edit.tensor(t, shape, "")
             sg.tensors[t].name = (sg.tensors[t].name or b"") + b"/gpusafe_source"
             ops.append(edit.reshape(lifted, leaf, shape))

@@ -27,6 +27,7 @@ from torch.fx.passes.infra.pass_manager import this_before_that_pass_constraint
 from torch.utils._pytree import tree_leaves
 
 from gpusafe.errors import GpusafeError
+from gpusafe.passes.base import calls
 from gpusafe.passes.registry import PassSpec, get_pass
 
 MODEL_DRIFT = 1e-2  # approximate op rewrites: output drift allowed, relative to max(1, largest |output|)
@@ -174,16 +175,18 @@ class PassManager:
         if spec.exact:
             return 0.0
         if _checked_per_op(spec):
-            return MODEL_DRIFT * max([1.0] + [float(t.abs().max()) for t in tree_leaves(reference)
-                                              if isinstance(t, torch.Tensor) and t.is_floating_point() and t.numel()])
+            from gpusafe.rewrites.api import value_scale
+
+            return MODEL_DRIFT * value_scale(reference)
         return spec.atol
 
     def _probe(self, spec: PassSpec, gm: GraphModule) -> dict:
         """node name -> (target, args, kwargs, output) on the sample inputs, for the ops the
         rewrite replaces (what its per-op check re-runs)."""
-        if not (self.check_numerics and _checked_per_op(spec)):
-            return {}
-        return record_calls(gm, set(spec.rewrite.replaces), self.sample_inputs)
+        targets = set(spec.rewrite.replaces) if _checked_per_op(spec) else set()
+        if not (self.check_numerics and calls(gm, *targets)):
+            return {}  # nothing to replace: no interpreted run
+        return record_calls(gm, targets, self.sample_inputs)
 
     @staticmethod
     def _check_per_op(spec: PassSpec, instance, probes: dict) -> float:

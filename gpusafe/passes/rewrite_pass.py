@@ -87,8 +87,7 @@ def _function_args(declared, node: Node) -> tuple:
 
     args = tree_map(example, tuple(node.args))
     kwargs = tree_map(example, dict(node.kwargs))
-    match = declared.match[node.target] if isinstance(declared.match, dict) else declared.match
-    chosen = match(*args, **kwargs)
+    chosen = function_args_of_values(declared, node.target, args, kwargs)
     return tree_map(lambda a: by_id.get(id(a), a) if isinstance(a, torch.Tensor) else a, tuple(chosen))
 
 

@@ -64,9 +64,7 @@ class Rewrite:
         """The allowed |error| for these arguments and reference output (see the module docstring)."""
         if self.atol is None:
             return 0.0
-        values = _tensors([expected]) if self.relative_to == "outputs" else _tensors(args)
-        finite = [a[torch.isfinite(a)] for a in values if a.is_floating_point()]
-        return self.atol * max([1.0] + [float(a.abs().max()) for a in finite if a.numel()])
+        return self.atol * value_scale([expected] if self.relative_to == "outputs" else args)
 
     def lint_profiles(self) -> tuple[str, ...]:
         """The profiles whose lint the rewritten op must pass (what check_rewrite checks)."""
@@ -80,6 +78,12 @@ class Rewrite:
     def blocked_ops(self) -> list[str]:
         """TFLite ops named in ``fixes`` ("unsupported-op:GATHER_ND" -> GATHER_ND)."""
         return [f.split(":", 1)[1] for f in self.fixes if ":" in f]
+
+
+def value_scale(values) -> float:
+    """max(1, largest finite |value|) over the float tensors in ``values`` (any nesting)."""
+    finite = [a[torch.isfinite(a)] for a in _tensors(values) if a.is_floating_point()]
+    return max([1.0] + [float(a.abs().max()) for a in finite if a.numel()])
 
 
 def _tensors(args) -> list[torch.Tensor]:
