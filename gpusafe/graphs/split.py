@@ -7,7 +7,8 @@ host:
 
 * the **selection** is the first ``aten.topk`` whose indices are used;
 * the **host step** is the selection and every op downstream of it that only re-indexes
-  (getitem, unsqueeze, repeat/expand, gather, detach, dtype casts) values Graph A computed;
+  (getitem, unsqueeze, repeat/expand, gather, detach, dtype casts) values Graph A computed
+  or the model's inputs;
 * the **per-token tail** (``gpusafe.graphs.tail``): the row-wise ops whose rows the selection
   gathers run after the gather, on the host, on the selected rows only;
 * **Graph A** is everything the host step and Graph B read that does not depend on the
@@ -79,7 +80,7 @@ def partition(gm: GraphModule) -> dict[Node, int]:
         elif node not in downstream:
             parts[node] = GRAPH_A
         elif (node.target in REINDEXING or node.meta.get(HOST_MARK)) and all(
-                parts.get(a) in (GRAPH_A, HOST) or a.op == "get_attr" for a in node.all_input_nodes):
+                parts.get(a) in (GRAPH_A, HOST) or a.op in ("get_attr", "placeholder") for a in node.all_input_nodes):
             parts[node] = HOST
         else:
             parts[node] = GRAPH_B

@@ -78,8 +78,8 @@ class _Mover:
         return not isinstance(arg, Node) or value is not None and (value.dim() < 2 or value.shape[-2] == 1)
 
     def _rowwise(self, node: Node) -> bool:
-        if node.op != "call_function" or node.target not in rowwise_ops() or not self._per_token(node):
-            return False
+        if node.op != "call_function" or node.target not in rowwise_ops() or node.kwargs or not self._per_token(node):
+            return False  # keyword arguments (add's alpha) have no host form
         tensors = [a for a in node.args if isinstance(a, Node)]
         if node.target in FIRST_OPERAND_ONLY:
             return self._per_token(node.args[0]) and (node.target != aten.layer_norm.default or len(node.args[1]) == 1)
