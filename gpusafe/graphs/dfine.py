@@ -78,12 +78,11 @@ def reinitialise(model: torch.nn.Module, seed: int) -> int:
     model's encoder memory has a standard deviation near 1e-12, so every token gets exactly the
     score head's bias and the top-k query selection is one big tie that any two runtimes break
     differently. PyTorch's default Kaiming-uniform weights still shrink the variance threefold
-    per layer, so after the backbone only the biases are left (tiny D-FINE: scores agree to 3e-7
-    at the 30th token). He-normal weights keep the variance through ReLU layers (He et al. 2015):
-    features, scores and boxes then follow the image as a trained model's do (tiny D-FINE: score
-    spread 0.74, gap at the selection boundary 4e-3), so conversions can be checked against
-    PyTorch end to end. Non-layer buffers (anchors, reg_scale) are untouched. Returns the number
-    of layers re-initialised.
+    per layer, so after the backbone only the biases are left and the scores around the
+    selection boundary agree to fp32 rounding. He-normal weights keep the variance through ReLU
+    layers (He et al. 2015): features, scores and boxes then follow the image as a trained
+    model's do, so conversions can be checked against PyTorch end to end. Non-layer buffers
+    (anchors, reg_scale) are untouched. Returns the number of layers re-initialised.
     """
     torch.manual_seed(seed)
     count = 0
