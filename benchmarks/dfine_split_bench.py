@@ -2,11 +2,16 @@
 
     .venv/bin/python benchmarks/dfine_split_bench.py --presets n s --profiles strict mldrift --size 640
     .venv/bin/python benchmarks/dfine_split_bench.py --weights path/to/dfine_dir   # a saved D-FINE
+    .venv/bin/python benchmarks/dfine_split_bench.py --presets --saved n:1 --profiles strict
+
+``--saved n:1`` saves D-FINE-n with random weights from seed 1 with ``save_pretrained`` and
+converts it from that directory, as a user's own checkpoint would be.
 
 For each preset (random weights, seed 0) or weights directory, and each profile: gpusafe convert
 dfine --split --profile P; both graphs linted for that profile and compiled GPU-only on the real
 delegate (ML Drift, software Vulkan); gpusafe verify on the conversion's sample image: on the CPU
-interpreter, and on the GPU oracle with its fp32 and its fp16 kernels. Writes the figures into
+interpreter, PyTorch's own chain with fp16 storage (the yardstick for fp16), and on the GPU
+oracle with its fp32 and its fp16 kernels. Writes the figures into
 docs/dfine.md between its FIGURES markers.
 """
 
@@ -35,7 +40,8 @@ def _errors(graphs: dict) -> str:
 def _end_to_end(entry: dict) -> str:
     q, d = entry["queries"], entry["detections"]
     return (f"{q['matched']}/{q['queries']} queries match; {d['same_class_iou_0.99']}/{d['reference']} detections "
-            f"with the same class at IoU >= 0.99")
+            f"with the same class at IoU >= 0.99 (min IoU {d['min_iou']:.3f}, corners moved <= "
+            f"{d['max_corner_shift_px']:.2g} px)")
 
 
 def measure(preset: str | None, weights: str | None, profile: str, size: int, directory: Path) -> list[str]:
@@ -50,13 +56,16 @@ def measure(preset: str | None, weights: str | None, profile: str, size: int, di
     for name, part in report["graphs"].items():
         path = directory / f"{name}.tflite"
         verdict = "oracle unavailable" if unavailable_reason() else compile_gpu(path).status
-        fp16 = "clean" if part["fp16"]["clean"] else f"{len(part['fp16']['findings'])} overflow(s)"
+        moved = max(o["relative_error"] for o in part["fp16"]["precision"]["outputs"])
+        fp16 = ("no overflow" if part["fp16"]["clean"] else f"{len(part['fp16']['findings'])} overflow(s)") + (
+            f"; fp16 storage moves outputs <= {moved:.2g}")
         rows.append(f"| {label} | {name} | {part['tflite']['ops']} ({part['leaf_splits']} leaf splits) | "
                     f"{part['tflite']['bytes'] / 1e6:.1f} | {part['timings']['convert_s']:.0f} | "
                     f"{part['lint']['summary']} | {verdict} | {fp16} |")
     (entry,) = verify(directory)["results"]
     rows.append(f"| {label} | chain, CPU | host: {', '.join(dict.fromkeys(report['host_ops']))} | | | "
                 f"{_errors(entry['graphs'])} | {_end_to_end(entry)} | |")
+    rows.append(f"| {label} | PyTorch, fp16 storage | | | | | {_end_to_end(entry['pytorch_fp16'])} | |")
     for key, precision in (("gpu_fp32", "fp32"), ("gpu", "fp16")):
         if key in entry:
             rows.append(f"| {label} | chain, GPU {precision} | | | | {_errors(entry[key]['graphs'])} | "
@@ -66,12 +75,20 @@ def measure(preset: str | None, weights: str | None, profile: str, size: int, di
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--presets", nargs="+", default=["n", "s"])
+    parser.add_argument("--presets", nargs="*", default=["n", "s"])
     parser.add_argument("--weights", nargs="*", default=[], help="saved D-FINE directories (from_pretrained)")
+    parser.add_argument("--saved", nargs="*", default=[], metavar="PRESET:SEED",
+                        help="save a preset with random weights from SEED, then convert it from its directory")
     parser.add_argument("--profiles", nargs="+", default=["strict", "mldrift"])
     parser.add_argument("--size", type=int, default=640)
     args = parser.parse_args()
     models = [(p, None) for p in args.presets] + [(None, w) for w in args.weights]
+    saved = tempfile.TemporaryDirectory()
+    for item in args.saved:
+        preset, seed = item.split(":")
+        directory = Path(saved.name) / f"dfine_{preset}_seed{seed}"
+        load_dfine(preset, seed=int(seed)).save_pretrained(directory)
+        models.append((None, str(directory)))
     rows = []
     for preset, weights in models:
         for profile in args.profiles:

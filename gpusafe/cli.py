@@ -171,16 +171,25 @@ def _fp16_line(fp16: dict) -> str:
     ops = ", ".join(sorted({f["op"] for f in before}))
     fixed = f"; before the passes {len(before)} would ({ops})" if before else ""
     if fp16["clean"]:
-        return f"fp16: no op overflows 65504 on the sample input{fixed}"
+        return f"fp16: no op overflows 65504 on the sample input{fixed}; {_precision(fp16['precision'])}"
     ops = "; ".join(f"{f['op']} ({f['node']}) {f['kind']} {f['magnitude']:.3g}" for f in fp16["findings"][:5])
     return f"fp16: {len(fp16['findings'])} ops overflow 65504 on the sample input: {ops}{fixed}"
+
+
+def _precision(precision: dict) -> str:
+    worst = max((o["relative_error"] for o in precision["outputs"]), default=0.0)
+    top = precision["amplifiers"][:1]
+    grows = f"; most growth: {top[0]['op']} ({top[0]['node']}) x{top[0]['gain']:.3g}" if top else ""
+    return f"with fp16 storage the outputs move by up to {worst:.2g} (relative){grows}"
 
 
 def cmd_detect(args) -> int:
     from gpusafe.detect import detect
 
+    if args.fp32 and not args.gpu:
+        raise GpusafeError("--fp32 picks the GPU delegate's kernels: use it with --gpu")
     result = detect(args.out_dir, args.image, threshold=args.threshold, iou=args.iou, boxes_png=args.out,
-                    gpu=args.gpu)
+                    gpu=args.gpu, fp32=args.fp32)
     if args.json:
         print(json.dumps(result, indent=2))
         return EXIT_OK
@@ -204,6 +213,7 @@ def cmd_verify(args) -> int:
         print(f"{entry['image']}:")
         _print_graphs(entry["graphs"], "")
         print(f"  end to end: {_agreement(entry)}")
+        print(f"  PyTorch itself with fp16 storage (the yardstick for fp16): {_agreement(entry['pytorch_fp16'])}")
         for key, precision in (("gpu", "fp16"), ("gpu_fp32", "fp32")):
             if key in entry:
                 _print_graphs(entry[key]["graphs"], f" on the GPU ({precision})")
@@ -221,7 +231,8 @@ def _print_graphs(graphs: dict, where: str) -> None:
 def _agreement(entry: dict) -> str:
     q, d = entry["queries"], entry["detections"]
     return (f"{q['matched']} of {q['queries']} queries match; {d['same_class_iou_0.99']} of {d['reference']} "
-            f"PyTorch detections found with the same class at IoU >= 0.99 (min IoU {d['min_iou']:.3f})")
+            f"PyTorch detections found with the same class at IoU >= 0.99 (min IoU {d['min_iou']:.3f}; corners "
+            f"moved by up to {d['max_corner_shift_px']:.2g} px)")
 
 
 def cmd_bench(args) -> int:
@@ -346,6 +357,9 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument("--iou", type=float, default=0.5, help="NMS IoU threshold (default 0.5)")
     detect.add_argument("--gpu", action="store_true",
                         help="run the graphs on the GPU delegate (LiteRT CompiledModel, fp16) instead of the CPU")
+    detect.add_argument("--fp32", action="store_true",
+                        help="with --gpu: the delegate's fp32 kernels (as an app that disallows precision loss "
+                             "runs them); matches PyTorch where fp16 drifts")
     detect.add_argument("--json", action="store_true")
     detect.set_defaults(func=cmd_detect)
 

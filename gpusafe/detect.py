@@ -82,7 +82,7 @@ def postprocess(logits: np.ndarray, boxes: np.ndarray, width: int, height: int, 
             query = int(members[kept])
             detections.append({"query": query, "class": int(label),
                                "label": (labels or {}).get(str(int(label)), str(int(label))),
-                               "score": float(scores[query]), "box": [round(float(v), 2) for v in xyxy[query]]})
+                               "score": float(scores[query]), "box": [float(v) for v in xyxy[query]]})
     return sorted(detections, key=lambda d: -d["score"])
 
 
@@ -97,9 +97,10 @@ def draw(image, detections: list[dict], path: str | Path) -> None:
 
 
 def detect(out_dir: str | Path, image_path: str | Path, *, threshold: float = 0.5, iou: float = 0.5,
-           boxes_png: str | Path | None = None, gpu: bool = False) -> dict:
+           boxes_png: str | Path | None = None, gpu: bool = False, fp32: bool = False) -> dict:
     """Detections of the converted model in ``out_dir`` on one image; ``gpu`` runs the graphs on
-    the GPU delegate (LiteRT's CompiledModel, fp16) instead of the CPU interpreter."""
+    the GPU delegate (LiteRT's CompiledModel, fp16 kernels; ``fp32``: its fp32 kernels) instead of
+    the CPU interpreter."""
     from gpusafe import oracle
     from gpusafe.graphs.host import run_chain
 
@@ -111,7 +112,12 @@ def detect(out_dir: str | Path, image_path: str | Path, *, threshold: float = 0.
         reason = oracle.unavailable_reason()
         if reason:
             raise GpusafeError(f"no GPU delegate here: {reason}")
-        run_graph, runtime = oracle.run_gpu, "LiteRT GPU delegate (ML Drift, fp16)"
+        precision = "fp32" if fp32 else "fp16"
+
+        def run_graph(path, arrays):
+            return oracle.run_gpu(path, arrays, fp32=fp32)
+
+        runtime = f"LiteRT GPU delegate (ML Drift, {precision})"
     logits, boxes = run_chain(out_dir, manifest, [pixels], run_graph)
     detections = postprocess(logits, boxes, image.width, image.height, threshold, iou, manifest.get("labels"))
     if boxes_png:

@@ -10,13 +10,16 @@ manifest's description (preset and seed, or the weights directory), against the 
   the selection inside may order them differently);
 * end to end: matched queries (``gpusafe.export.verify.compare_detections``) and detections after
   post-processing: for every PyTorch detection, the IoU of the converted model's best detection of
-  the same class (class agreement, IoU >= 0.99 counts);
+  the same class (class agreement, IoU >= 0.99 counts) and how far its corners moved;
+* ``pytorch_fp16``: the end-to-end figures of PyTorch's own split chain with every tensor of its
+  graphs rounded to fp16 between ops (the host step in fp32): what fp16 does to this model before
+  any conversion, the yardstick for the GPU's fp16 figures;
 * on the GPU oracle, where it runs (ML Drift through software Vulkan): the per-graph and
   end-to-end figures again with the delegate's fp16 kernels (as phones run them: the drift the
   GPU's precision adds) and with its fp32 kernels (``gpu_fp32``: the delegate's own arithmetic,
   without fp16 rounding). Where encoder scores are near-ties, fp16 picks other tokens and the
   fp16 end-to-end figures fall while every graph stays within fp16 precision: read the per-graph
-  rows and the fp32 ones first.
+  rows, the fp32 ones and ``pytorch_fp16`` first.
 """
 
 from __future__ import annotations
@@ -39,12 +42,17 @@ def iou(a, b) -> float:
 
 
 def compare_boxes(reference: list[dict], candidate: list[dict]) -> dict:
-    """Each reference detection against the candidate's best same-class detection."""
-    ious = [max((iou(r["box"], c["box"]) for c in candidate if c["class"] == r["class"]), default=0.0)
-            for r in reference]
+    """Each reference detection against the candidate's best same-class detection: IoU, and how
+    far its corners moved in pixels (over those found at IoU >= 0.5)."""
+    best = [max(((iou(r["box"], c["box"]), c["box"]) for c in candidate if c["class"] == r["class"]),
+                default=(0.0, None), key=lambda pair: pair[0]) for r in reference]
+    ious = [value for value, _ in best]
+    shifts = [float(np.abs(np.subtract(box, r["box"])).max()) for r, (value, box) in zip(reference, best, strict=True)
+              if value >= 0.5]
     return {"reference": len(reference), "candidate": len(candidate),
             "same_class_iou_0.99": int(sum(v >= 0.99 for v in ious)),
-            "min_iou": float(min(ious, default=1.0)), "mean_iou": float(np.mean(ious)) if ious else 1.0}
+            "min_iou": float(min(ious, default=1.0)), "mean_iou": float(np.mean(ious)) if ious else 1.0,
+            "max_corner_shift_px": max(shifts, default=0.0)}
 
 
 def graph_errors(out_dir: Path, manifest: dict, parts: dict, run=run_tflite) -> dict:
@@ -65,21 +73,26 @@ def graph_errors(out_dir: Path, manifest: dict, parts: dict, run=run_tflite) -> 
     return result
 
 
-def _torch_parts(manifest: dict, model, pixels) -> dict[str, tuple[list, list]]:
-    """Each graph's (inputs, outputs) in PyTorch, split the way the conversion split it."""
+def _torch_runs(manifest: dict, model, pixels) -> tuple[dict[str, tuple[list, list]], list]:
+    """Each graph's (inputs, outputs) in PyTorch, split the way the conversion split it; and the
+    model's outputs with those graphs on the fp16 path (:mod:`gpusafe.passes.fp16_precision`:
+    every tensor rounded to fp16 between ops, the host step in fp32): what fp16 storage alone
+    does to this model, the baseline for the GPU's fp16 figures."""
     import torch
 
     from gpusafe.export.split import WHOLE_GRAPH
     from gpusafe.graphs.capture import capture_graph_module
     from gpusafe.graphs.split import run_split, split_at_selection
     from gpusafe.passes import PassManager
+    from gpusafe.passes.fp16_precision import run_fp16_path
 
     sample = (torch.from_numpy(pixels),)
-    if manifest["order"] == ["model"]:
-        with torch.no_grad():
-            return {"model": ([pixels], [t.numpy() for t in model(*sample)])}
     graph = capture_graph_module(model, sample, mark_deformable_attention=True)
     graph, _ = PassManager(WHOLE_GRAPH, sample, check_numerics=False).run(graph)
+    if manifest["order"] == ["model"]:
+        reference, rounded, _ = run_fp16_path(graph, sample)
+        return {"model": ([pixels], [t.numpy() for t in reference])}, [t.numpy() for t in rounded]
+    split = split_at_selection(graph)
     outputs = {}
 
     def record(name, module, args):
@@ -89,8 +102,14 @@ def _torch_parts(manifest: dict, model, pixels) -> dict[str, tuple[list, list]]:
             outputs[name] = ([a.numpy() for a in args], [t.numpy() for t in result])
         return result
 
-    run_split(split_at_selection(graph), sample, record)
-    return outputs
+    def fp16(name, module, args):
+        if name == "host":
+            with torch.no_grad():
+                return module(*args)
+        return run_fp16_path(module, tuple(args))[1]
+
+    run_split(split, sample, record)
+    return outputs, [t.numpy() for t in run_split(split, sample, fp16)]
 
 
 def rebuild_model(manifest: dict):
@@ -137,11 +156,15 @@ def verify(out_dir: str | Path, images=(), *, threshold: float = 0.5, iou_thresh
             reference = [t.numpy() for t in model(torch.from_numpy(pixels))]
         candidate = run_chain(out_dir, manifest, [pixels])
         detections = postprocess(*reference, width, height, threshold, iou_threshold, labels)
-        parts = _torch_parts(manifest, model, pixels)
+        parts, in_fp16 = _torch_runs(manifest, model, pixels)
         entry = {"image": name, "graphs": graph_errors(Path(out_dir), manifest, parts),
                  "queries": compare_detections(reference, candidate),
                  "detections": compare_boxes(detections, postprocess(*candidate, width, height, threshold,
-                                                                     iou_threshold, labels))}
+                                                                     iou_threshold, labels)),
+                 "pytorch_fp16": {"queries": compare_detections(reference, in_fp16, atol_logits=0.05,
+                                                                atol_boxes=0.01),
+                                  "detections": compare_boxes(detections, postprocess(
+                                      *in_fp16, width, height, threshold, iou_threshold, labels))}}
         for key, fp32 in (("gpu", False), ("gpu_fp32", True)) if gpu_reason is None else ():
             def run_gpu(path, arrays, fp32=fp32):
                 return oracle.run_gpu(path, arrays, fp32=fp32)

@@ -20,6 +20,7 @@ from gpusafe.graphs.marks import MS_DEFORM_ATTN
 from gpusafe.lint import lint_file
 from gpusafe.lint.profiles import get_profile
 from gpusafe.passes import PassManager, PassReport, default_passes, get_pass
+from gpusafe.passes.fp16_precision import fp16_precision_report
 from gpusafe.passes.fp16_ranges import fp16_report
 
 REPORT_SCHEMA = "gpusafe.convert/1"
@@ -92,8 +93,9 @@ def rewrite_and_convert(graph: GraphModule, sample: tuple, path: Path, passes: l
     chosen = list(passes) + [name for name in options if name not in passes]
     graph, pass_report = PassManager(chosen, sample, progress=progress, options=options).run(graph)
     timings["passes_s"] = time.perf_counter() - start
-    progress("fp16 range analysis on the sample input")
-    fp16 = {"before_passes": fp16_before["findings"], **fp16_report(graph, sample)}
+    progress("fp16 range and precision analysis on the sample input")
+    fp16 = {"before_passes": fp16_before["findings"], **fp16_report(graph, sample),
+            "precision": fp16_precision_report(graph, sample, top=5)}
     start = time.perf_counter()
     progress(f"converting {path.name} with litert-torch (minutes for a full-size model)")
     tflite = convert_to_tflite(graph, sample, path)
