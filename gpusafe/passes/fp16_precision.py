@@ -73,9 +73,6 @@ class _Lockstep(Interpreter):
         self.errors: dict = {}  # node -> relative error of its fp16-path value
         self.rows: list[dict] = []
 
-    def _error_of(self, node) -> float:
-        return self.errors.get(node, 0.0)
-
     def run_node(self, node):
         value = super().run_node(node)
         if node.op in ("placeholder", "get_attr"):
@@ -95,7 +92,7 @@ class _Lockstep(Interpreter):
         if not pairs:
             return
         error = max(relative_error(ref, got) for ref, got in pairs)
-        given = max((self._error_of(n) for n in node.all_input_nodes), default=0.0)
+        given = max((self.errors.get(n, 0.0) for n in node.all_input_nodes), default=0.0)
         self.errors[node] = error
         stack = node.meta.get("nn_module_stack") or {}
         self.rows.append({"node": node.name, "op": target_name(node.target), "error": error,

@@ -125,3 +125,4 @@ def test_verify_rebuilds_a_weights_directory_model_and_agrees(converted):
     (entry,) = json.loads(proc.stdout)["results"]
     assert all(o["max_abs_error"] < 1e-3 and o["correlation"] > 0.9999 for o in entry["graphs"]["model"])
     assert entry["detections"]["same_class_iou_0.99"] == entry["detections"]["reference"]
+    assert entry["pytorch_fp16"]["detections"]["reference"] == entry["detections"]["reference"]  # one graph too
