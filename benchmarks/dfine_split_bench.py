@@ -44,7 +44,20 @@ def _end_to_end(entry: dict) -> str:
             f"{d['max_corner_shift_px']:.2g} px)")
 
 
-def measure(preset: str | None, weights: str | None, profile: str, size: int, directory: Path) -> list[str]:
+def merge(entries: list[dict]) -> dict:
+    """verify's per-image entries as one: counts summed, worst errors, lowest IoU, largest shift."""
+    queries, found = [e["queries"] for e in entries], [e["detections"] for e in entries]
+    merged = {"queries": {key: sum(q[key] for q in queries) for key in ("matched", "queries")},
+              "detections": {**{key: sum(d[key] for d in found) for key in ("same_class_iou_0.99", "reference")},
+                             "min_iou": min(d["min_iou"] for d in found),
+                             "max_corner_shift_px": max(d["max_corner_shift_px"] for d in found)}}
+    if "graphs" in entries[0]:
+        merged["graphs"] = {name: [row for e in entries for row in e["graphs"][name]] for name in entries[0]["graphs"]}
+    return merged
+
+
+def measure(preset: str | None, weights: str | None, profile: str, size: int, directory: Path,
+            images=()) -> list[str]:
     detector = load_dfine(preset, weights=weights)
     description = {"family": "d-fine", "weights": weights} if weights else {"family": "d-fine", "preset": preset,
                                                                             "seed": 0}
@@ -62,7 +75,9 @@ def measure(preset: str | None, weights: str | None, profile: str, size: int, di
         rows.append(f"| {label} | {name} | {part['tflite']['ops']} ({part['leaf_splits']} leaf splits) | "
                     f"{part['tflite']['bytes'] / 1e6:.1f} | {part['timings']['convert_s']:.0f} | "
                     f"{part['lint']['summary']} | {verdict} | {fp16} |")
-    (entry,) = verify(directory)["results"]
+    results = verify(directory, images)["results"]
+    entry = {key: merge([r[key] for r in results]) for key in ("pytorch_fp16", "gpu", "gpu_fp32") if key in results[0]}
+    entry.update(merge(results))
     rows.append(f"| {label} | chain, CPU | host: {', '.join(dict.fromkeys(report['host_ops']))} | | | "
                 f"{_errors(entry['graphs'])} | {_end_to_end(entry)} | |")
     rows.append(f"| {label} | PyTorch, fp16 storage | | | | | {_end_to_end(entry['pytorch_fp16'])} | |")
@@ -94,18 +109,22 @@ def main() -> None:
         for profile in args.profiles:
             with tempfile.TemporaryDirectory() as tmp:
                 rows += measure(preset, weights, profile, args.size, Path(tmp))
+    write_table("FIGURES", f"Measured by `benchmarks/dfine_split_bench.py` on {platform.machine()}, 2 cores, no "
+                f"GPU; input {args.size}x{args.size}, random weights (seed 0) for the presets.", rows)
+
+
+def write_table(marker: str, caption: str, rows: list[str]) -> None:
+    """Print the table of ``rows`` under ``caption`` and write it into docs/dfine.md between its
+    ``<!-- marker -->`` comments."""
     table = "\n".join([
-        f"Measured by `benchmarks/dfine_split_bench.py` on {platform.machine()}, 2 cores, no GPU; input "
-        f"{args.size}x{args.size}, random weights (seed 0) for the presets.", "",
+        caption, "",
         "| model (profile) | part | ops | MB | litert-torch (s) | lint for the profile (or: per-graph error vs "
         "PyTorch) | real delegate, GPU only (or: end to end) | fp16 analysis |",
         "|---|---|---|---|---|---|---|---|", *rows])
-    text = DOC.read_text()
-    text = re.sub(r"<!-- FIGURES -->.*<!-- /FIGURES -->", lambda _: f"<!-- FIGURES -->\n{table}\n<!-- /FIGURES -->",
-                  text, flags=re.S)
+    text = re.sub(rf"<!-- {marker} -->.*<!-- /{marker} -->",
+                  lambda _: f"<!-- {marker} -->\n{table}\n<!-- /{marker} -->", DOC.read_text(), flags=re.S)
     DOC.write_text(text)
     print(table)
-
 
 if __name__ == "__main__":
     main()

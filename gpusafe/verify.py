@@ -50,7 +50,7 @@ def compare_boxes(reference: list[dict], candidate: list[dict]) -> dict:
     shifts = [float(np.abs(np.subtract(box, r["box"])).max()) for r, (value, box) in zip(reference, best, strict=True)
               if value >= 0.5]
     return {"reference": len(reference), "candidate": len(candidate),
-            "same_class_iou_0.99": int(sum(v >= 0.99 for v in ious)),
+            "same_class_iou_0.99": int(sum(v >= 0.99 for v in ious)), "same_class_iou_0.5": len(shifts),
             "min_iou": float(min(ious, default=1.0)), "mean_iou": float(np.mean(ious)) if ious else 1.0,
             "max_corner_shift_px": max(shifts, default=0.0)}
 

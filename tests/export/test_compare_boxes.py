@@ -34,3 +34,14 @@ def test_another_class_or_a_lost_box_is_not_found():
         agreement = compare_boxes(reference, candidate)
         assert agreement["same_class_iou_0.99"] == 0 and agreement["min_iou"] == 0.0
         assert agreement["max_corner_shift_px"] == 0.0  # no box found at IoU >= 0.5 to measure
+        assert agreement["same_class_iou_0.5"] == 0
+
+
+def test_a_loose_match_counts_at_iou_half_but_not_at_0_99():
+    """A box shifted by a fifth of its width (IoU 2/3): found at IoU >= 0.5, the threshold the
+    trained-shapes benchmark uses against the shapes drawn, not at 0.99."""
+    reference = postprocess(*_one(0.3, 0.5, 0.2, 0.2), 640, 640, 0.5, 0.5)
+    shifted = postprocess(*_one(0.34, 0.5, 0.2, 0.2), 640, 640, 0.5, 0.5)
+    agreement = compare_boxes(reference, shifted)
+    assert agreement["same_class_iou_0.5"] == 1 and agreement["same_class_iou_0.99"] == 0
+    assert abs(agreement["min_iou"] - 2 / 3) < 1e-4 and abs(agreement["max_corner_shift_px"] - 0.04 * 640) < 1e-3
