@@ -10,6 +10,7 @@ suppression. Boxes can be drawn on the image (Pillow).
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -112,12 +113,8 @@ def detect(out_dir: str | Path, image_path: str | Path, *, threshold: float = 0.
         reason = oracle.unavailable_reason()
         if reason:
             raise GpusafeError(f"no GPU delegate here: {reason}")
-        precision = "fp32" if fp32 else "fp16"
-
-        def run_graph(path, arrays):
-            return oracle.run_gpu(path, arrays, fp32=fp32)
-
-        runtime = f"LiteRT GPU delegate (ML Drift, {precision})"
+        run_graph = partial(oracle.run_gpu, fp32=fp32)
+        runtime = f"LiteRT GPU delegate (ML Drift, {'fp32' if fp32 else 'fp16'})"
     logits, boxes = run_chain(out_dir, manifest, [pixels], run_graph)
     detections = postprocess(logits, boxes, image.width, image.height, threshold, iou, manifest.get("labels"))
     if boxes_png:

@@ -24,6 +24,7 @@ manifest's description (preset and seed, or the weights directory), against the 
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -73,27 +74,36 @@ def graph_errors(out_dir: Path, manifest: dict, parts: dict, run=run_tflite) -> 
     return result
 
 
-def _torch_runs(manifest: dict, model, pixels) -> tuple[dict[str, tuple[list, list]], list]:
-    """Each graph's (inputs, outputs) in PyTorch, split the way the conversion split it; and the
-    model's outputs with those graphs on the fp16 path (:mod:`gpusafe.passes.fp16_precision`:
-    every tensor rounded to fp16 between ops, the host step in fp32): what fp16 storage alone
-    does to this model, the baseline for the GPU's fp16 figures."""
+def _torch_graph(manifest: dict, model, pixels):
+    """The model captured with the whole-graph passes, split the way the conversion split it (the
+    graph itself for a one-graph model). Shapes are static, so one capture serves every image."""
     import torch
 
     from gpusafe.export.split import WHOLE_GRAPH
     from gpusafe.graphs.capture import capture_graph_module
-    from gpusafe.graphs.split import run_split, split_at_selection
+    from gpusafe.graphs.split import split_at_selection
     from gpusafe.passes import PassManager
-    from gpusafe.passes.fp16_precision import run_fp16_path
 
     sample = (torch.from_numpy(pixels),)
     graph = capture_graph_module(model, sample, mark_deformable_attention=True)
     graph, _ = PassManager(WHOLE_GRAPH, sample, check_numerics=False).run(graph)
+    return graph if manifest["order"] == ["model"] else split_at_selection(graph)
+
+
+def _torch_runs(manifest: dict, graph, pixels, reference: list) -> tuple[dict[str, tuple[list, list]], list]:
+    """Each graph's (inputs, outputs) in PyTorch (``graph`` from :func:`_torch_graph`;
+    ``reference``: the model's outputs on ``pixels``); and the model's outputs with those graphs on
+    the fp16 path (:mod:`gpusafe.passes.fp16_precision`: every tensor rounded to fp16 between ops,
+    the host step in fp32): what fp16 storage alone does to this model, the baseline for the GPU's
+    fp16 figures."""
+    import torch
+
+    from gpusafe.graphs.split import run_split
+    from gpusafe.passes.fp16_precision import run_fp16_path
+
+    sample = (torch.from_numpy(pixels),)
     if manifest["order"] == ["model"]:
-        with torch.no_grad():
-            reference = [t.numpy() for t in model(*sample)]
         return {"model": ([pixels], reference)}, [t.numpy() for t in run_fp16_path(graph, sample)[1]]
-    split = split_at_selection(graph)
     outputs = {}
 
     def record(name, module, args):
@@ -109,8 +119,8 @@ def _torch_runs(manifest: dict, model, pixels) -> tuple[dict[str, tuple[list, li
                 return module(*args)
         return run_fp16_path(module, tuple(args))[1]
 
-    run_split(split, sample, record)
-    return outputs, [t.numpy() for t in run_split(split, sample, fp16)]
+    run_split(graph, sample, record)
+    return outputs, [t.numpy() for t in run_split(graph, sample, fp16)]
 
 
 def rebuild_model(manifest: dict):
@@ -137,6 +147,16 @@ def _images(manifest: dict, images) -> list[tuple[str, np.ndarray, int, int]]:
 
 
 GPU_RUNS = "ML Drift through the GPU oracle (fp16 and fp32 kernels)"
+FP16_TOLERANCES = {"atol_logits": 0.05, "atol_boxes": 0.01}  # a query matches within these when fp16 is involved
+
+
+def _end_to_end(reference: list, detections: list[dict], outputs: list, post, **tolerances) -> dict:
+    """``outputs`` against the PyTorch ``reference``: matched queries, and the PyTorch
+    ``detections`` found among those that ``post`` (the post-processing) makes of ``outputs``."""
+    from gpusafe.export.verify import compare_detections
+
+    return {"queries": compare_detections(reference, outputs, **tolerances),
+            "detections": compare_boxes(detections, post(*outputs))}
 
 
 def verify(out_dir: str | Path, images=(), *, threshold: float = 0.5, iou_threshold: float = 0.5,
@@ -144,37 +164,31 @@ def verify(out_dir: str | Path, images=(), *, threshold: float = 0.5, iou_thresh
     import torch
 
     from gpusafe import oracle
-    from gpusafe.export.verify import compare_detections
     from gpusafe.graphs.host import run_chain
 
     manifest = load_manifest(out_dir)
     model = rebuild_model(manifest)
     labels = manifest.get("labels")
     gpu_reason = oracle.unavailable_reason() if gpu else "not requested"
+    loaded = _images(manifest, images)
+    graph = _torch_graph(manifest, model, loaded[0][1])
     results = []
-    for name, pixels, width, height in _images(manifest, images):
+    for name, pixels, width, height in loaded:
         with torch.no_grad():
             reference = [t.numpy() for t in model(torch.from_numpy(pixels))]
+        post = partial(postprocess, width=width, height=height, threshold=threshold, iou=iou_threshold,
+                       labels=labels)
+        detections = post(*reference)
+        parts, in_fp16 = _torch_runs(manifest, graph, pixels, reference)
         candidate = run_chain(out_dir, manifest, [pixels])
-        detections = postprocess(*reference, width, height, threshold, iou_threshold, labels)
-        parts, in_fp16 = _torch_runs(manifest, model, pixels)
         entry = {"image": name, "graphs": graph_errors(Path(out_dir), manifest, parts),
-                 "queries": compare_detections(reference, candidate),
-                 "detections": compare_boxes(detections, postprocess(*candidate, width, height, threshold,
-                                                                     iou_threshold, labels)),
-                 "pytorch_fp16": {"queries": compare_detections(reference, in_fp16, atol_logits=0.05,
-                                                                atol_boxes=0.01),
-                                  "detections": compare_boxes(detections, postprocess(
-                                      *in_fp16, width, height, threshold, iou_threshold, labels))}}
+                 **_end_to_end(reference, detections, candidate, post),
+                 "pytorch_fp16": _end_to_end(reference, detections, in_fp16, post, **FP16_TOLERANCES)}
         for key, fp32 in (("gpu", False), ("gpu_fp32", True)) if gpu_reason is None else ():
-            def run_gpu(path, arrays, fp32=fp32):
-                return oracle.run_gpu(path, arrays, fp32=fp32)
-
+            run_gpu = partial(oracle.run_gpu, fp32=fp32)
             on_gpu = run_chain(out_dir, manifest, [pixels], run_gpu)
             entry[key] = {"graphs": graph_errors(Path(out_dir), manifest, parts, run_gpu),
-                          "queries": compare_detections(reference, on_gpu, atol_logits=0.05, atol_boxes=0.01),
-                          "detections": compare_boxes(detections, postprocess(*on_gpu, width, height, threshold,
-                                                                              iou_threshold, labels))}
+                          **_end_to_end(reference, detections, on_gpu, post, **FP16_TOLERANCES)}
         results.append(entry)
     return {"schema": "gpusafe.verify/1", "out": str(out_dir), "threshold": threshold,
             "gpu": f"not run: {gpu_reason}" if gpu_reason else GPU_RUNS,
