@@ -80,46 +80,103 @@ def _chosen_rewrites(args) -> list[str]:
     return chosen
 
 
-def _user_module(spec: str, shapes: list[str], seed: int):
-    """``pkg.module:factory`` -> (factory(), random inputs of the given shapes)."""
+def _import_factory(spec: str):
+    """``module:attr`` -> the attribute, importing the module from the working directory first
+    (as uvicorn-style loaders do), then from the installed packages."""
     import importlib
-
-    import torch
+    import os
 
     module_name, _, attribute = spec.partition(":")
     if not module_name or not attribute:
         raise GpusafeError(f"--model {spec!r}: expected MODULE:FACTORY, e.g. mypkg.models:build")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
     try:
-        factory = getattr(importlib.import_module(module_name), attribute)
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name and module_name.startswith(e.name):
+            raise GpusafeError(f"--model {spec!r}: no module {e.name!r} in the working directory ({os.getcwd()}) "
+                               "or the installed packages") from None
+        raise GpusafeError(f"--model {spec!r}: importing it failed: {e}") from None
+    except Exception as e:  # the user's code: one line, named
+        raise GpusafeError(f"--model {spec!r}: importing it failed: {type(e).__name__}: {e}") from None
+    if not hasattr(module, attribute):
+        raise GpusafeError(f"--model {spec!r}: {module_name} ({getattr(module, '__file__', '?')}) has no {attribute!r}")
+    return getattr(module, attribute)
+
+
+def _input_shapes(args) -> list[list[int]]:
+    if args.size is not None and args.input_shape:
+        raise GpusafeError("give --input-shape or --size (an image input 1,3,SIZE,SIZE), not both")
+    if args.size is not None:
+        return [[1, 3, args.size, args.size]]
+    if not args.input_shape:
+        raise GpusafeError("convert module needs --input-shape (e.g. --input-shape 1,3,64,64, once per input) "
+                           "or --size for one square image")
+    try:
+        dims = [[int(d) for d in shape.split(",")] for shape in args.input_shape]
+    except ValueError:
+        raise GpusafeError(f"--input-shape {args.input_shape}: expected integers like 1,3,64,64") from None
+    if any(d <= 0 for shape in dims for d in shape):
+        raise GpusafeError(f"--input-shape {args.input_shape}: every dimension must be positive")
+    return dims
+
+
+def _user_module(args):
+    """(the factory's module with flat tensor outputs, random inputs, output names)."""
+    import torch
+
+    from gpusafe.graphs.outputs import flat_outputs
+
+    factory = _import_factory(args.model)
+    try:
         model = factory()
     except Exception as e:  # the user's code: one line, named
-        raise GpusafeError(f"--model {spec!r}: {type(e).__name__}: {e}") from None
+        raise GpusafeError(f"--model {args.model!r}: the factory raised {type(e).__name__}: {e}") from None
     if not isinstance(model, torch.nn.Module):
-        raise GpusafeError(f"--model {spec!r} returned {type(model).__name__}, not a torch.nn.Module")
-    if not shapes:
-        raise GpusafeError("convert module needs --input-shape (e.g. --input-shape 1,3,64,64), once per input")
-    try:
-        dims = [[int(d) for d in shape.split(",")] for shape in shapes]
-    except ValueError:
-        raise GpusafeError(f"--input-shape {shapes}: expected comma-separated integers like 1,3,64,64") from None
-    generator = torch.Generator().manual_seed(seed)
-    return model, tuple(torch.rand(*d, generator=generator) for d in dims)
+        raise GpusafeError(f"--model {args.model!r} returned {type(model).__name__}, not a torch.nn.Module")
+    generator = torch.Generator().manual_seed(args.seed)
+    sample = tuple(torch.rand(*d, generator=generator) for d in _input_shapes(args))
+    model, names = flat_outputs(model, sample)
+    return model, sample, names
+
+
+def _convert_user_module(args, options):
+    from gpusafe.export.pipeline import convert_module
+
+    if args.weights:
+        raise GpusafeError("--weights is for 'convert dfine'; 'convert module' builds its model with --model")
+    if not args.model:
+        raise GpusafeError("convert module needs --model MODULE:FACTORY")
+    model, sample, names = _user_module(args)
+    description = {"module": args.model, "outputs": names}
+    if args.split:
+        image = sample[0].shape
+        if len(sample) != 1 or len(image) != 4 or image[0] != 1 or image[2] != image[3] or len(names) != 2:
+            raise GpusafeError(f"--split takes a detector: one square image input [1, C, S, S] and two outputs "
+                               f"(logits, boxes); this model takes {[list(s.shape) for s in sample]} and returns "
+                               f"{names}")
+        return _convert_split(args, model, description, {}, options, size=image[2])
+    return convert_module(model, sample, args.out, description=description, **options)
 
 
 def cmd_convert(args) -> int:
-    from gpusafe.export.pipeline import convert_detector, convert_module
+    from gpusafe.export.pipeline import convert_detector
     from gpusafe.plugins import load_plugins
 
     load_plugins(args.plugin)
     options = dict(profile=args.profile, choose=_chosen_rewrites(args))
     if args.family == "module":
-        if not args.model:
-            raise GpusafeError("convert module needs --model MODULE:FACTORY")
-        model, sample = _user_module(args.model, args.input_shape, args.seed)
-        report, passes = convert_module(model, sample, args.out, description={"module": args.model}, **options)
+        converted = _convert_user_module(args, options)
+        if isinstance(converted, int):
+            return converted  # the split printed its own summary
+        report, passes = converted
     else:
         from gpusafe.graphs.dfine import DetectorOutputs, load_dfine
 
+        if args.model or args.input_shape:
+            raise GpusafeError("--model and --input-shape are for 'convert module'")
+        args.size = 640 if args.size is None else args.size
         source = {"weights": str(args.weights)} if args.weights else {"preset": args.preset, "seed": args.seed}
         detector = load_dfine(args.preset, weights=args.weights, seed=args.seed)
         model, description = DetectorOutputs(detector), {"family": "d-fine", **source}
@@ -146,10 +203,10 @@ def cmd_convert(args) -> int:
     return EXIT_OK
 
 
-def _convert_split(args, model, description, labels, options) -> int:
+def _convert_split(args, model, description, labels, options, size=None) -> int:
     from gpusafe.export.split import convert_split_detector
 
-    report = convert_split_detector(model, args.size, args.out, seed=args.seed, description=description,
+    report = convert_split_detector(model, size or args.size, args.out, seed=args.seed, description=description,
                                     labels=labels, **options)
     if args.json:
         print(json.dumps(report, indent=2))
@@ -327,7 +384,8 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--preset", default="s", choices=["n", "s", "m", "l", "x", "tiny"],
                         help="D-FINE size, random weights (default: s)")
     source.add_argument("--weights", metavar="DIR", help="a D-FINE directory saved by transformers' save_pretrained")
-    convert.add_argument("--size", type=int, default=640, help="dfine: square input size (default 640)")
+    convert.add_argument("--size", type=int, default=None,
+                         help="square image input size (dfine: default 640; module: the input 1,3,SIZE,SIZE)")
     convert.add_argument("--profile", choices=["mldrift", "classic", "strict"], default="mldrift")
     convert.add_argument("--seed", type=int, default=0, help="random init and sample input seed")
     convert.add_argument("--sampler", choices=["gather", "separable", "dense"], default=None,
@@ -339,8 +397,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="import MODULE first: its declared rewrites join the pipeline (repeatable; "
                               "installed 'gpusafe.rewrites' entry points load without it)")
     convert.add_argument("--split", action="store_true",
-                         help="dfine: split at the query selection into graph_a.tflite, a numpy host step "
-                              "(host.json) and graph_b.tflite, with manifest.json")
+                         help="split a detector at the query selection into graph_a.tflite, a numpy host step "
+                              "(host.json) and graph_b.tflite, with manifest.json (dfine, or a module taking one "
+                              "square image and returning logits and boxes)")
     convert.add_argument("--out", required=True, metavar="DIR",
                          help="writes DIR/model.tflite (or the split files) and DIR/report.json")
     convert.add_argument("--json", action="store_true", help="print report.json instead of the summary")

@@ -39,3 +39,51 @@ def test_passes_listing():
     fold = next(p for p in data["passes"] if p["name"] == "fold-constants")
     assert fold["exact"] is False and fold["atol"] == 1e-4
     assert "stack-to-cat" in run("passes").stdout
+
+
+USER_MODULE = '''
+import torch
+
+
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3)
+
+    def forward(self, x):
+        y = self.conv(x)
+        return {"logits": y.mean((2, 3)), "extra": y}
+
+
+def build():
+    return Net()
+
+
+def broken():
+    raise RuntimeError("no weights here")
+'''
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--model", "nosuchmod:build", "--input-shape", "1,3,8,8"], "no module 'nosuchmod' in the working directory"),
+    (["--model", "usermod:missing", "--input-shape", "1,3,8,8"], "has no 'missing'"),
+    (["--model", "usermod:broken", "--input-shape", "1,3,8,8"], "the factory raised RuntimeError: no weights here"),
+    (["--model", "usermod:build", "--input-shape", "1,5,8,8"], "the model fails on inputs of shape 1x5x8x8"),
+    (["--model", "usermod:build", "--input-shape", "1,3,x,8"], "expected integers"),
+    (["--model", "usermod:build", "--input-shape", "1,3,8,8", "--size", "8"], "not both"),
+    (["--model", "usermod:build", "--size", "8", "--split"], "no query selection to split at"),
+    (["--model", "usermod:build", "--input-shape", "1,3,8,6", "--split"], "--split takes a detector"),
+])
+def test_convert_module_bad_input_is_one_line(tmp_path, extra, message):
+    (tmp_path / "usermod.py").write_text(USER_MODULE)
+    proc = subprocess.run([sys.executable, "-m", "gpusafe", "convert", "module", *extra, "--out", "out"],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    one_line_exit_2(proc)
+    assert message in proc.stderr
+
+
+def test_weights_dir_holding_another_model_is_named(tmp_path):
+    (tmp_path / "config.json").write_text('{"model_type": "bert"}')
+    proc = run("convert", "dfine", "--weights", tmp_path, "--out", tmp_path / "out")
+    one_line_exit_2(proc)
+    assert "holds a 'bert' model, not D-FINE" in proc.stderr

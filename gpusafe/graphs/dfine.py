@@ -7,6 +7,7 @@ few-hundred-kB model with the same structure for tests. Weights cannot be downlo
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -119,6 +120,13 @@ def load_dfine(preset: str | None = "s", weights: str | Path | None = None, seed
         path = Path(weights)
         if not (path / "config.json").is_file():
             raise GpusafeError(f"{path}: not a transformers model directory (no config.json)")
+        try:
+            model_type = json.loads((path / "config.json").read_text()).get("model_type")
+        except (OSError, ValueError, AttributeError) as e:
+            raise GpusafeError(f"{path}/config.json: not a readable transformers config ({e})") from None
+        if model_type != "d_fine":
+            raise GpusafeError(f"{path} holds a {model_type!r} model, not D-FINE ('d_fine'): 'convert dfine' "
+                               "converts D-FINE; wrap other models for 'convert module --model MODULE:FACTORY'")
         try:
             return DFineForObjectDetection.from_pretrained(str(path)).eval()
         except (OSError, ValueError) as e:

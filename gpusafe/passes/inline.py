@@ -48,6 +48,8 @@ def inline_call(gm: GraphModule, before: Node, fn, args: tuple, kwargs: dict | N
     # pre_dispatch keeps reshape as reshape (a view only where strides allow), as torch.export does:
     # graph values may be non-contiguous where the example tensors are not.
     sub = make_fx(traced, tracing_mode="fake", pre_dispatch=True)(*[example_tensor(flat[i]) for i in positions])
+    # Unused random draws are dead too (a lazy import traced along can leave some): keep mutations only.
+    sub.graph.eliminate_dead_code(is_impure_node=lambda n: n.is_impure() and not _random(n))
     env: dict[Node, Node] = {}
     placeholders = iter(flat[i] for i in positions)
     graph = gm.graph
@@ -65,6 +67,10 @@ def inline_call(gm: GraphModule, before: Node, fn, args: tuple, kwargs: dict | N
             else:
                 env[node] = graph.node_copy(node, lambda a: env[a])
     raise AssertionError("traced graph has no output")
+
+
+def _random(node: Node) -> bool:
+    return torch.Tag.nondeterministic_seeded in getattr(node.target, "tags", ())
 
 
 def replace_node(gm: GraphModule, node: Node, result) -> None:

@@ -10,6 +10,13 @@ through the layers after the op, may then move by at most ``MODEL_DRIFT`` of the
 guard against wiring mistakes). Other approximate passes must keep the outputs within their
 ``atol``. A pass that breaks its promise is rejected: :class:`NumericsError` names it (and the
 node), and carries the graph from before the pass.
+
+The comparison separates continuous error from discrete decisions (:mod:`gpusafe.passes.decisions`):
+the candidate runs with every selection (top-k, sort, argmax, ...) pinned to the choice the
+reference made, so a near-tie that lands on the other side (an ulp from the pass, or from another
+CPU's kernels) is counted as a swap and reported, not taken for a broken pass; the values each
+selection is made on are held to the same promise as the outputs, and a selection that moves
+further than the drift of those values explains is rejected.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from torch.utils._pytree import tree_leaves
 
 from gpusafe.errors import GpusafeError
 from gpusafe.passes.base import calls
+from gpusafe.passes.decisions import DecisionError, Replay, check_swaps, record_decisions, replay_decisions
 from gpusafe.passes.registry import PassSpec, get_pass
 
 MODEL_DRIFT = 1e-2  # approximate op rewrites: output drift allowed, relative to max(1, largest |output|)
@@ -49,8 +57,11 @@ class PassRecord:
     matched: int = 0
     changed: int = 0
     seconds: float = 0.0
-    max_abs_error: float = 0.0  # on the model's outputs
-    op_error: float = 0.0  # approximate op rewrites: the worst per-op error (the promise checked)
+    max_abs_error: float = 0.0  # on the model's outputs, every selection pinned to the reference's
+    drift_allowed: float = 0.0  # what max_abs_error had to stay within
+    op_error: float = 0.0  # approximate op rewrites: the worst per-op error (the promise checked) ...
+    op_tolerance: float = 0.0  # ... and the error allowed at that op
+    swaps: dict[str, int] = field(default_factory=dict)  # selection node -> index entries that swapped (near-ties)
     rounds: int = 0
     skipped: dict[str, int] = field(default_factory=dict)  # reason -> candidates left alone
 
@@ -60,18 +71,23 @@ class PassReport:
     records: list[PassRecord] = field(default_factory=list)
     histogram_before: dict[str, int] = field(default_factory=dict)
     histogram_after: dict[str, int] = field(default_factory=dict)
-    max_abs_error: float = 0.0  # final outputs against the captured graph's
+    max_abs_error: float = 0.0  # final outputs against the captured graph's, selections pinned
+    swaps: dict[str, int] = field(default_factory=dict)  # near-tie swaps against the captured graph's selections
 
     def to_json(self) -> dict:
-        return {"passes": [asdict(r) for r in self.records], "max_abs_error": self.max_abs_error,
+        return {"passes": [asdict(r) for r in self.records], "max_abs_error": self.max_abs_error, "swaps": self.swaps,
                 "op_histogram_before": self.histogram_before, "op_histogram_after": self.histogram_after}
 
     def text(self) -> str:
-        lines = [f"  {'pass':<30} {'matched':>7} {'changed':>7} {'time (s)':>8}  {'max |err|':>9}  promise"]
+        """The pass table: each promise beside the error it bounds; near-tie swaps in their own column."""
+        lines = [f"  {'pass':<30} {'matched':>7} {'changed':>7} {'time (s)':>8}  {'per-op err / allowed':>20}  "
+                 f"{'drift / allowed':>17}  {'swaps':>5}  promise"]
         for r in self.records:
             promise = "exact" if r.exact else f"atol {r.atol:g}"
-            lines.append(f"  {r.name:<30} {r.matched:>7} {r.changed:>7} {r.seconds:>8.2f}  "
-                         f"{r.max_abs_error:>9.2g}  {promise}")
+            per_op = f"{r.op_error:.2g} / {r.op_tolerance:.2g}" if r.op_tolerance else "-"
+            drift = f"{r.max_abs_error:.2g} / {r.drift_allowed:.2g}" if r.changed else "-"
+            lines.append(f"  {r.name:<30} {r.matched:>7} {r.changed:>7} {r.seconds:>8.2f}  {per_op:>20}  "
+                         f"{drift:>17}  {sum(r.swaps.values()):>5}  {promise}")
             lines.extend(f"    left {count} alone: {reason}" for reason, count in r.skipped.items())
         before, after = self.histogram_before, self.histogram_after
         changed = sorted(((op, before.get(op, 0), after.get(op, 0)) for op in set(before) | set(after)
@@ -79,7 +95,9 @@ class PassReport:
         if changed:
             shown = ", ".join(f"{op} {a}->{b}" for op, a, b in changed[:12])
             lines.append(f"  ops changed: {shown}" + (f" (+{len(changed) - 12} more)" if len(changed) > 12 else ""))
-        lines.append(f"  outputs vs the captured graph: max |err| {self.max_abs_error:.3g}")
+        swaps = sum(self.swaps.values())
+        lines.append(f"  outputs vs the captured graph: max |err| {self.max_abs_error:.3g} with its selections pinned"
+                     + (f"; {swaps} near-tie swap(s) at {', '.join(self.swaps)}" if swaps else "; no swap"))
         return "\n".join(lines)
 
 
@@ -166,10 +184,6 @@ class PassManager:
         self.max_rounds = max_rounds
         self.progress = progress or (lambda message: None)
 
-    def _outputs(self, gm: GraphModule):
-        with torch.no_grad():
-            return gm(*self.sample_inputs)
-
     def _tolerance(self, spec: PassSpec, reference) -> float:
         """A pass's allowed |error| on the model's outputs (see the module docstring)."""
         if spec.exact:
@@ -189,12 +203,13 @@ class PassManager:
         return record_calls(gm, targets, self.sample_inputs)
 
     @staticmethod
-    def _check_per_op(spec: PassSpec, instance, probes: dict) -> float:
+    def _check_per_op(spec: PassSpec, instance, probes: dict) -> tuple[float, float]:
+        """(worst per-op error, its allowed error) over the replaced nodes; raises past the promise."""
         from gpusafe.passes.rewrite_pass import function_args_of_values
 
         if not _checked_per_op(spec):
-            return 0.0
-        declared, worst = spec.rewrite, 0.0
+            return 0.0, 0.0
+        declared, worst, worst_allowed = spec.rewrite, 0.0, 0.0
         for name in instance.rewritten:
             target, args, kwargs, expected = probes[name]
             arguments = function_args_of_values(declared, target, args, kwargs)
@@ -204,10 +219,11 @@ class PassManager:
             if error > allowed:
                 raise NumericsError(f"pass {spec.name!r} changed {name} by {error:.3g} on the sample inputs (it "
                                     f"promises an error <= {allowed:.3g} per op); the pass was rejected")
-            worst = max(worst, error)
-        return worst
+            if error >= worst:
+                worst, worst_allowed = error, allowed
+        return worst, worst_allowed
 
-    def _run_one(self, spec: PassSpec, gm: GraphModule, reference, record: PassRecord):
+    def _run_one(self, spec: PassSpec, gm: GraphModule, reference: Replay, record: PassRecord):
         for _ in range(self.max_rounds if spec.fixpoint else 1):
             backup = GraphModule(gm, copy.deepcopy(gm.graph))
             probes = self._probe(spec, gm)
@@ -233,32 +249,54 @@ class PassManager:
                 break
             if self.check_numerics:
                 try:
-                    record.op_error = max(record.op_error, self._check_per_op(spec, instance, probes))
+                    reference = self._check(spec, instance, probes, gm, reference, record)
                 except NumericsError as failure:
-                    failure.graph_module = backup
-                    raise
-                outputs = self._outputs(gm)
-                error = max_abs_error(reference, outputs)
-                record.max_abs_error = max(record.max_abs_error, error)
-                allowed = self._tolerance(spec, reference)
-                if error > allowed:
-                    promise = "to be exact" if spec.exact else f"an error <= {allowed:.3g}"
-                    failure = NumericsError(f"pass {spec.name!r} changed the outputs by {error:.3g} "
-                                            f"(it promises {promise}); the pass was rejected")
                     failure.graph_module = backup  # the graph before the pass, to continue from
-                    raise failure
-                reference = outputs
+                    raise
         return gm, reference
+
+    def _check(self, spec: PassSpec, instance, probes: dict, gm: GraphModule, reference: Replay,
+               record: PassRecord) -> Replay:
+        """The numeric gate for one round of a pass; returns the accepted graph's own run."""
+        who = f"pass {spec.name!r}"
+        op_error, op_allowed = self._check_per_op(spec, instance, probes)
+        if op_error >= record.op_error:
+            record.op_error, record.op_tolerance = op_error, op_allowed
+        pinned = replay_decisions(gm, self.sample_inputs, reference.decisions)
+        try:
+            check_swaps(pinned.swaps, who)
+        except DecisionError as e:
+            raise NumericsError(f"{e}; the pass was rejected") from e
+        for swap in pinned.swaps:
+            record.swaps[swap.node] = record.swaps.get(swap.node, 0) + swap.positions
+        allowed = self._tolerance(spec, reference.outputs)
+        error = max_abs_error(reference.outputs, pinned.outputs)
+        record.max_abs_error, record.drift_allowed = max(record.max_abs_error, error), allowed
+        promise = "to be exact" if spec.exact else f"an error <= {allowed:.3g}"
+        if error > allowed:
+            raise NumericsError(f"{who} changed the outputs by {error:.3g} with every selection pinned (it "
+                                f"promises {promise}); the pass was rejected")
+        for node, ref, got in pinned.selected_on:
+            moved, limit = max_abs_error(ref, got), self._tolerance(spec, ref)
+            if moved > limit:
+                raise NumericsError(f"{who} changed the values selected on at {node} by {moved:.3g} (it promises "
+                                    f"{'to be exact' if spec.exact else f'an error <= {limit:.3g}'}); "
+                                    "the pass was rejected")
+        if pinned.swaps:  # the next pass is compared with this graph's own choices
+            return record_decisions(gm, self.sample_inputs)
+        return pinned
 
     def run(self, gm: GraphModule) -> tuple[GraphModule, PassReport]:
         report = PassReport(histogram_before=op_histogram(gm))
-        original = reference = self._outputs(gm) if self.check_numerics else None
+        original = reference = record_decisions(gm, self.sample_inputs) if self.check_numerics else None
         for spec in self.specs:
             self.progress(f"pass {spec.name}")
-            record = PassRecord(spec.name, spec.exact, spec.atol)
-            report.records.append(record)
-            gm, reference = self._run_one(spec, gm, reference, record)
+            entry = PassRecord(spec.name, spec.exact, spec.atol)
+            report.records.append(entry)
+            gm, reference = self._run_one(spec, gm, reference, entry)
         report.histogram_after = op_histogram(gm)
         if self.check_numerics:
-            report.max_abs_error = max_abs_error(original, self._outputs(gm))
+            final = replay_decisions(gm, self.sample_inputs, original.decisions)
+            report.max_abs_error = max_abs_error(original.outputs, final.outputs)
+            report.swaps = {swap.node: swap.positions for swap in final.swaps}
         return gm, report

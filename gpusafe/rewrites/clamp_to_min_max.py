@@ -1,7 +1,8 @@
 """``clamp(x, 0, 1)`` -> ``-clamp(-x, -1, 0)``, which the converter cannot fuse into RELU_0_TO_1.
 
 The TFLite converter fuses every direct form of clamp(x, 0, 1) (clamp, hardtanh, min(relu(x), 1),
-relu(min(x, 1))) into RELU_0_TO_1, an op no GPU delegate implements. Negation is exact, so
+relu(min(x, 1))) into RELU_0_TO_1, an op no GPU delegate implements. torch.export keeps
+``Tensor.clip`` as ``aten.clip`` (the official D-FINE's ``inverse_sigmoid``): replaced alike. Negation is exact, so
 -clamp(-x, -1, 0) == clamp(x, 0, 1) bit for bit; it lowers to MUL, MAXIMUM, MINIMUM, MUL.
 """
 
@@ -17,7 +18,7 @@ aten = torch.ops.aten
 
 
 def match_unit_interval(x, low=None, high=None, **bounds):
-    """aten.clamp(x, min, max) or aten.hardtanh(x, min_val=-1, max_val=1) with bounds (0, 1)."""
+    """aten.clamp / aten.clip(x, min, max) or aten.hardtanh(x, min_val=-1, max_val=1) with bounds (0, 1)."""
     low = bounds.get("min", bounds.get("min_val", low))
     high = bounds.get("max", bounds.get("max_val", high))
     if (low, high) != (0, 1):  # 0 == 0.0: int and float bounds alike
@@ -35,8 +36,8 @@ def clamp_inputs(draw):
     return (draw(tensors(shape, special=True)),)
 
 
-@rewrite("clamp-to-min-max", replaces=[aten.clamp.default, aten.hardtanh.default], reference=clamp_unit,
-         profiles=("mldrift", "classic", "strict"), fixes=["relu-0-to-1"], inputs=clamp_inputs(),
+@rewrite("clamp-to-min-max", replaces=[aten.clamp.default, aten.clip.default, aten.hardtanh.default],
+         reference=clamp_unit, profiles=("mldrift", "classic", "strict"), fixes=["relu-0-to-1"], inputs=clamp_inputs(),
          match=match_unit_interval)
 def clamp_unit_by_negation(x: torch.Tensor) -> torch.Tensor:
     """clamp(x, 0, 1) as -clamp(-x, -1, 0) (exact)."""

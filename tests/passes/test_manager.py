@@ -3,14 +3,16 @@ import torch
 
 from gpusafe.errors import GpusafeError
 from gpusafe.graphs.capture import capture_graph_module
-from gpusafe.passes import NumericsError, PassManager, get_pass, register_pass
+from gpusafe.passes import NumericsError, PassManager, get_pass, load_builtins, register_pass
 from gpusafe.passes.base import GraphPass, aten, calls
+from gpusafe.passes.manager import max_abs_error
 from gpusafe.passes.registry import REGISTRY
 from gpusafe.testing.torch_corpus import Lambda
 
 
 @pytest.fixture
 def scratch_passes():
+    load_builtins()  # first: built-ins registered during the test would be dropped with the scratch ones
     before = dict(REGISTRY)
     yield
     REGISTRY.clear()
@@ -98,3 +100,70 @@ def test_report_json_and_text():
     assert [p["name"] for p in data["passes"]] == ["stack-to-cat", "pow-to-mul"]
     assert data["op_histogram_before"]["aten.stack.default"] == 1
     assert "stack-to-cat" in report.text() and "exact" in report.text()
+
+
+
+def _select_rows(x):
+    """A two-stage DETR's query selection: the rows with the 3 best scores."""
+    index = torch.topk(x.amax(-1), 3, dim=-1).indices
+    return torch.gather(x, 1, index[..., None].expand(-1, -1, x.shape[-1])) * 10
+
+
+SCORES = torch.tensor([5.0, 4.0, 3.0, 3.0 - 1e-6, 1.0, 0.0])  # rows 2 and 3 tie to 1e-6 at the boundary
+OTHER = torch.tensor([0.0, 1.0, -2.0, 2.0, 0.0, -1.0])  # each row's second value, below its score
+
+
+def _shift_scores(name: str, shift: torch.Tensor, atol: float | None):
+    """Registers a pass adding ``shift`` to the scores the top-k selects on."""
+
+    @register_pass(name, targets=["aten.amax.default"], fixes=[], atol=atol)
+    class ShiftScores(GraphPass):
+        def rewrite(self, gm):
+            gm.register_buffer("shift", shift)
+            for node in calls(gm, aten.amax.default):
+                with gm.graph.inserting_after(node):
+                    shifted = gm.graph.call_function(aten.add.Tensor, (node, None))
+                with gm.graph.inserting_before(shifted):
+                    shifted.args = (node, gm.graph.get_attr("shift"))
+                node.replace_all_uses_with(shifted, delete_user_cb=lambda user, new=shifted: user is not new)
+                self.changed()
+
+
+def _tied_rows():
+    x = torch.stack([SCORES, OTHER], -1)[None]  # [1, 6, 2]: each row's max is its score
+    return capture_graph_module(Lambda(_select_rows), (x,)), (x,)
+
+
+def test_a_near_tie_swap_is_reported_not_rejected(scratch_passes):
+    _shift_scores("nudge", torch.tensor([0, 0, 0, 2e-6, 0, 0]), atol=1e-5)
+    gm, inputs = _tied_rows()
+    before = gm(*inputs)[0]
+    rewritten, report = PassManager(["nudge"], inputs).run(gm)
+    # Run as it is, the nudged graph picks row 3 instead of row 2: the old, unpinned check saw 40.
+    assert max_abs_error(before, rewritten(*inputs)[0]) == pytest.approx(40)
+    record = report.records[0]
+    assert record.max_abs_error == 0  # with the selection pinned, the rows are the reference's
+    assert sum(record.swaps.values()) == 1 and sum(report.swaps.values()) == 1
+    assert "1 near-tie swap(s)" in report.text()
+
+
+def test_a_selection_that_changes_beyond_its_drift_is_rejected(scratch_passes):
+    @register_pass("smallest-first", targets=["aten.topk.default"], fixes=[])
+    class SmallestFirst(GraphPass):
+        """A wrong top-k rewrite: the smallest k, declared exact."""
+
+        def rewrite(self, gm):
+            for node in calls(gm, aten.topk.default):
+                node.args = (node.args[0], node.args[1], -1, False)
+                self.changed()
+
+    gm, inputs = _tied_rows()
+    with pytest.raises(NumericsError, match="'smallest-first' changed the selection at topk .* more than the 0"):
+        PassManager(["smallest-first"], inputs).run(gm)
+
+
+def test_a_pass_moving_only_the_selected_on_values_is_rejected(scratch_passes):
+    _shift_scores("offset", torch.full((6,), 0.5), atol=1e-5)  # the rows chosen stay the same
+    gm, inputs = _tied_rows()
+    with pytest.raises(NumericsError, match="'offset' changed the values selected on at topk by 0.5"):
+        PassManager(["offset"], inputs).run(gm)

@@ -44,7 +44,8 @@ def test_pow_to_mul_only_for_small_integer_exponents():
 
 
 @pytest.mark.parametrize("fn", [lambda x: torch.clamp(x, 0, 1), lambda x: x.clamp(min=0.0, max=1.0),
-                                lambda x: F.hardtanh(x, 0.0, 1.0)], ids=["clamp", "clamp_kw", "hardtanh"])
+                                lambda x: F.hardtanh(x, 0.0, 1.0), lambda x: x.clip(min=0, max=1)],
+                         ids=["clamp", "clamp_kw", "hardtanh", "clip"])
 def test_clamp_to_min_max(fn, tmp_path):
     inputs = (torch.randn(1, 8, 8, 4) * 3,)
     gm, _, _, report = run(fn, inputs, ["clamp-to-min-max"])
