@@ -10,9 +10,9 @@ import platform
 import tempfile
 from pathlib import Path
 
-from gpusafe.export.pipeline import Progress, convert_detector
+from gpusafe.convert.pipeline import Progress, convert_detector
 from gpusafe.graphs.dfine import DetectorOutputs, load_dfine
-from gpusafe.oracle import compile_gpu, unavailable_reason
+from gpusafe.runtime.oracle import compile_gpu, unavailable_reason
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "convert-performance.md"
 

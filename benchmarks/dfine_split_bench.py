@@ -23,11 +23,11 @@ import re
 import tempfile
 from pathlib import Path
 
-from gpusafe.export.pipeline import Progress
-from gpusafe.export.split import convert_split_detector
+from gpusafe.check.verify import verify
+from gpusafe.convert.pipeline import Progress
+from gpusafe.convert.split import convert_split_detector
 from gpusafe.graphs.dfine import DetectorOutputs, load_dfine
-from gpusafe.oracle import compile_gpu, unavailable_reason
-from gpusafe.verify import verify
+from gpusafe.runtime.oracle import compile_gpu, unavailable_reason
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "dfine.md"
 

@@ -5,7 +5,7 @@
 
 Random weights cannot say whether a trained detector survives fp16 kernels (see docs/dfine.md),
 and no checkpoint can be downloaded here, so this trains one: the tiny D-FINE on synthetic shapes
-(``gpusafe.testing.shapes``), saved with ``save_pretrained``. It then converts that directory
+(``benchmarks.shapes``), saved with ``save_pretrained``. It then converts that directory
 with ``--split --profile strict`` and runs ``gpusafe verify`` on held-out shape images: the CPU
 interpreter, PyTorch's own chain with fp16 storage, and the real delegate's fp32 and fp16
 kernels, against PyTorch. A first row checks that the model is trained: PyTorch's detections
@@ -24,11 +24,11 @@ import numpy as np
 import torch
 from dfine_split_bench import measure, write_table
 from PIL import Image
+from shapes import SHAPES, shapes_image, train_on_shapes
 
-from gpusafe.detect import load_image, postprocess
+from gpusafe.check.verify import compare_boxes
 from gpusafe.graphs.dfine import load_dfine
-from gpusafe.testing.shapes import SHAPES, shapes_image, train_on_shapes
-from gpusafe.verify import compare_boxes
+from gpusafe.runtime.detect import load_image, postprocess
 
 SIZE = 128
 HELD_OUT_SEED = 12345  # training draws from seed 0's stream

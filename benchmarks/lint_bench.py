@@ -9,12 +9,15 @@ from __future__ import annotations
 import argparse
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 from gpusafe.lint import lint_file, read_model
-from gpusafe.testing.lint_corpus import build_corpus
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the lint corpus lives with the tests
+from tests.corpora.lint_corpus import build_corpus  # noqa: E402
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "lint-performance.md"
 
@@ -48,7 +51,7 @@ def main() -> None:
                      median_seconds(lambda: [lint_file(p) for p in paths], args.repeats)))
         oracle_line = ""
         if args.oracle:
-            from gpusafe.oracle import compile_many
+            from gpusafe.runtime.oracle import compile_many
 
             seconds = median_seconds(lambda: compile_many(paths), 1)
             oracle_line = (f"\nFor comparison, compiling the same corpus GPU-only on the real delegate "

@@ -16,16 +16,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gpusafe import oracle
-from gpusafe.export.litert import convert_to_tflite, run_tflite
-from gpusafe.graphs.capture import capture_graph_module
+from gpusafe.convert.litert import convert_to_tflite
+from gpusafe.graphs.capture import FunctionModule, capture_graph_module
 from gpusafe.rewrites.tfl_ops import tfl
-from gpusafe.testing.torch_corpus import Lambda
+from gpusafe.runtime import oracle
+from gpusafe.runtime.interpreter import run_tflite
 
 
 def probe(length: int, directory: Path) -> float:
     x = (torch.randn(1, 30, 4, length, generator=torch.Generator().manual_seed(length)),)
-    gm = capture_graph_module(Lambda(lambda t: tfl().topk_v2(t, 4)[0]), x)
+    gm = capture_graph_module(FunctionModule(lambda t: tfl().topk_v2(t, 4)[0]), x)
     path = convert_to_tflite(gm, x, directory / f"topk_{length}.tflite")
     cpu = run_tflite(path, [x[0].numpy()])[0]
     return float(np.abs(oracle.run_gpu(path, [x[0].numpy()], fp32=True)[0] - cpu).max())

@@ -22,15 +22,12 @@ def _error(message: str) -> None:
 def cmd_lint(args) -> int:
     from gpusafe.lint import JSON_SCHEMA, lint_file, load_profile, render_table
 
-    if args.plugin:  # so that findings name the plugins' rewrites as fixes (needs torch)
-        from gpusafe.plugins import load_plugins
-
-        load_plugins(args.plugin, installed=False)
+    extra_fixes = _lint_fixes(args.plugin)
     profile = load_profile(args.profile, args.config)
     results, status = [], EXIT_OK
     for path in args.models:
         try:
-            report = lint_file(path, profile)
+            report = lint_file(path, profile, extra_fixes, args.max_bytes)
         except GpusafeError as e:
             _error(str(e))
             results.append({"file": path, "error": str(e)})
@@ -46,8 +43,20 @@ def cmd_lint(args) -> int:
     return status
 
 
+def _lint_fixes(plugins: list[str]):
+    """The plugins' fixes for lint findings: with --plugin, the named plugins and the installed
+    entry points (this needs torch); without, none, so that linting never imports torch."""
+    if not plugins:
+        from gpusafe.lint import _no_extra_fixes
+
+        return _no_extra_fixes
+    from gpusafe import catalog
+
+    return catalog.load(plugins).plugin_fixes
+
+
 def cmd_oracle(args) -> int:
-    from gpusafe import oracle
+    from gpusafe.runtime import oracle
 
     reason = oracle.unavailable_reason()
     if reason:
@@ -70,13 +79,11 @@ def cmd_oracle(args) -> int:
     return EXIT_OK if all(v.accepted for v in verdicts) else EXIT_FINDINGS
 
 
-def _chosen_rewrites(args) -> list[str]:
-    from gpusafe.passes import REGISTRY, get_pass
-
-    chosen = [get_pass(name).name for name in args.rewrite]  # unknown names: one-line error
+def _chosen_rewrites(args, catalog) -> list[str]:
+    chosen = [catalog.get(name).name for name in args.rewrite]  # unknown names: one-line error
     if args.sampler:
         chosen += [name for name in (f"grid-sample-{args.sampler}", f"deformable-attention-{args.sampler}")
-                   if name in REGISTRY]
+                   if name in catalog.specs]
     return chosen
 
 
@@ -142,7 +149,7 @@ def _user_module(args):
 
 
 def _convert_user_module(args, options):
-    from gpusafe.export.pipeline import convert_module
+    from gpusafe.convert.pipeline import convert_module
 
     if args.weights:
         raise GpusafeError("--weights is for 'convert dfine'; 'convert module' builds its model with --model")
@@ -161,11 +168,11 @@ def _convert_user_module(args, options):
 
 
 def cmd_convert(args) -> int:
-    from gpusafe.export.pipeline import convert_detector
-    from gpusafe.plugins import load_plugins
+    from gpusafe import catalog as catalogs
+    from gpusafe.convert.pipeline import convert_detector
 
-    load_plugins(args.plugin)
-    options = dict(profile=args.profile, choose=_chosen_rewrites(args))
+    catalog = catalogs.load(args.plugin)
+    options = dict(profile=args.profile, choose=_chosen_rewrites(args, catalog), catalog=catalog)
     if args.family == "module":
         converted = _convert_user_module(args, options)
         if isinstance(converted, int):
@@ -204,7 +211,7 @@ def cmd_convert(args) -> int:
 
 
 def _convert_split(args, model, description, labels, options, size=None) -> int:
-    from gpusafe.export.split import convert_split_detector
+    from gpusafe.convert.split import convert_split_detector
 
     report = convert_split_detector(model, size or args.size, args.out, seed=args.seed, description=description,
                                     labels=labels, **options)
@@ -241,7 +248,7 @@ def _precision(precision: dict) -> str:
 
 
 def cmd_detect(args) -> int:
-    from gpusafe.detect import detect
+    from gpusafe.runtime.detect import detect
 
     if args.fp32 and not args.gpu:
         raise GpusafeError("--fp32 picks the GPU delegate's kernels: use it with --gpu")
@@ -260,7 +267,7 @@ def cmd_detect(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    from gpusafe.verify import verify
+    from gpusafe.check.verify import verify
 
     result = verify(args.out_dir, args.images, threshold=args.threshold, gpu=not args.no_gpu)
     if args.json:
@@ -275,6 +282,11 @@ def cmd_verify(args) -> int:
             if key in entry:
                 _print_graphs(entry[key]["graphs"], f" on the GPU ({precision})")
                 print(f"  end to end on the GPU ({precision}): {_agreement(entry[key])}")
+            if "fp16_excess" in entry.get("gpu", {}):
+                excess = entry["gpu"]["fp16_excess"]
+                cells = "; ".join(f"{graph}[{i}] {row['excess']:.3g}x" for graph, rows in excess.items()
+                                  for i, row in enumerate(rows))
+                print(f"  GPU fp16 error / PyTorch fp16-storage error, per graph output: {cells}")
     print(f"GPU: {result['gpu']}")
     return EXIT_OK
 
@@ -303,20 +315,32 @@ def cmd_bench(args) -> int:
 
 
 def cmd_passes(args) -> int:
-    from gpusafe.passes import REGISTRY, default_passes
-    from gpusafe.plugins import load_plugins
+    from gpusafe import catalog as catalogs
 
-    load_plugins(args.plugin)
-    defaults = {profile: default_passes(profile) for profile in ("mldrift", "classic", "strict")}
-    if args.json:
-        print(json.dumps({"default": defaults, "passes": [s.to_json() for s in REGISTRY.values()]}, indent=2))
+    catalog = catalogs.load(args.plugin)
+    if args.profile:
+        pipeline = catalog.pipeline(args.profile, _chosen_rewrites(args, catalog))
+        if args.json:
+            print(json.dumps({"profile": args.profile, "pipeline": [catalog.get(n).to_json() for n in pipeline]},
+                             indent=2))
+            return EXIT_OK
+        print(f"pipeline of 'gpusafe convert --profile {args.profile}', in run order:")
+        for i, name in enumerate(pipeline, 1):
+            spec = catalog.get(name)
+            promise = "exact" if spec.exact else f"atol {spec.atol:g}"
+            print(f"{i:>3}. {name:<32} {spec.kind:<8} {promise:<12} {spec.summary}")
         return EXIT_OK
-    for spec in REGISTRY.values():
+    pipelines = {profile: catalog.pipeline(profile) for profile in catalogs.PIPELINES}
+    if args.json:
+        print(json.dumps({"default": pipelines, "passes": [s.to_json() for s in catalog.specs.values()]}, indent=2))
+        return EXIT_OK
+    for spec in catalog.specs.values():
         promise = "exact" if spec.exact else f"atol {spec.atol:g}"
-        kind = "rewrite" if spec.rewrite is not None else "pass"
-        print(f"{spec.name:<24} {kind:<8} {promise:<10} {spec.summary}\n{'':<44} targets: {', '.join(spec.targets)}"
-              f"\n{'':<44} fixes: {', '.join(spec.fixes) or '-'}\n"
-              f"{'':<44} default in: {', '.join(spec.profiles) or 'none (choose it with --rewrite)'}")
+        default_in = [profile for profile, names in pipelines.items() if spec.name in names]
+        print(f"{spec.name:<24} {spec.kind:<8} {promise:<10} {spec.summary}\n"
+              f"{'':<44} targets: {', '.join(spec.targets)}\n{'':<44} fixes: {', '.join(spec.fixes) or '-'}\n"
+              f"{'':<44} default in: {', '.join(default_in) or 'none (choose it with --rewrite)'}")
+    print("\nthe pipeline of a profile, in run order: gpusafe passes --profile mldrift|classic|strict")
     return EXIT_OK
 
 
@@ -358,8 +382,11 @@ def build_parser() -> argparse.ArgumentParser:
                       help="lowest severity that makes the exit code 1 (default: error)")
     lint.add_argument("--all", action="store_true", help="list every finding, not the first --max-rows")
     lint.add_argument("--max-rows", type=int, default=40, help=argparse.SUPPRESS)
+    lint.add_argument("--max-bytes", type=int, default=2**31, metavar="N",
+                      help="refuse files larger than N bytes (default 2 GiB, the flatbuffer limit)")
     lint.add_argument("--plugin", action="append", default=[], metavar="MODULE",
-                      help="load rewrites from MODULE so that findings name them as fixes (needs torch)")
+                      help="load rewrites from MODULE (and the installed gpusafe.rewrites entry points) so that "
+                           "findings name them as fixes; needs torch, which lint alone never imports")
     lint.set_defaults(func=cmd_lint)
 
     oracle = sub.add_parser("oracle", help="compile .tflite files GPU-only on the real delegate (ML Drift)",
@@ -446,6 +473,12 @@ def build_parser() -> argparse.ArgumentParser:
                                         "they fix, exactness, and the profiles that run them by default.")
     passes.add_argument("--json", action="store_true")
     passes.add_argument("--plugin", action="append", default=[], metavar="MODULE", help="load rewrites from MODULE")
+    passes.add_argument("--profile", choices=["mldrift", "classic", "strict"],
+                        help="print the pipeline 'gpusafe convert --profile PROFILE' runs, in run order")
+    passes.add_argument("--rewrite", action="append", default=[], metavar="NAME",
+                        help="with --profile: as convert --rewrite NAME would run it")
+    passes.add_argument("--sampler", choices=["gather", "separable", "dense"], default=None,
+                        help="with --profile: as convert --sampler would run it")
     passes.set_defaults(func=cmd_passes)
 
     rules = sub.add_parser("rules", help="list lint rules and profiles")

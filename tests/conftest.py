@@ -1,6 +1,6 @@
 import pytest
 
-from gpusafe import oracle
+from gpusafe.runtime import oracle
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from gpusafe.testing.lint_corpus import build_corpus
+from tests.corpora.lint_corpus import build_corpus
 
 
 def run(*args):

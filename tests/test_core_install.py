@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gpusafe.testing.lint_corpus import CASES
+from tests.corpora.lint_corpus import CASES
 
 ROOT = Path(__file__).resolve().parents[1]
 

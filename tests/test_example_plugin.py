@@ -72,13 +72,14 @@ def test_lint_names_the_plugin_rewrite_as_the_fix(converted):
 
 
 def test_an_installed_entry_point_is_discovered(plugin, monkeypatch):
-    from gpusafe import plugins
-    from gpusafe.passes import REGISTRY
+    from gpusafe import catalog
 
-    point = EntryPoint("unfold", "gpusafe_unfold.rewrites", plugins.ENTRY_POINT_GROUP)
-    monkeypatch.setattr(plugins, "entry_points", lambda group: [point] if group == plugins.ENTRY_POINT_GROUP else [])
-    assert plugins.load_plugins() == ["gpusafe_unfold.rewrites"]
-    assert REGISTRY["unfold-to-slices"].to_json()["module"] == "gpusafe_unfold.rewrites"
+    point = EntryPoint("unfold", "gpusafe_unfold.rewrites", catalog.ENTRY_POINT_GROUP)
+    monkeypatch.setattr(catalog, "entry_points", lambda group: [point] if group == catalog.ENTRY_POINT_GROUP else [])
+    loaded = catalog.load()
+    assert loaded.get("unfold-to-slices").module == "gpusafe_unfold.rewrites"
+    assert "unfold-to-slices" not in catalog.builtin().specs  # loading plugins changes no shared state
+    assert "unfold-to-slices" in loaded.pipeline("strict")
 
 
 def test_passes_lists_the_plugin():

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from gpusafe.testing.shapes import SHAPES, shapes_image, train_on_shapes
+from benchmarks.shapes import SHAPES, shapes_image, train_on_shapes
 
 
 def test_each_shape_lies_inside_its_box():

@@ -19,11 +19,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gpusafe.export.litert import convert_to_tflite, quiet_native
+from gpusafe.convert.litert import convert_to_tflite
 from gpusafe.lint import lint_file, read_model
 from gpusafe.rewrites.grid_sample_dense import grid_sample_dense
 from gpusafe.rewrites.grid_sample_gather import grid_sample_gather
 from gpusafe.rewrites.grid_sample_separable import grid_sample_separable
+from gpusafe.runtime.interpreter import quiet_native
 
 HEADS, CHANNELS, QUERIES = 8, 32, 300
 LEVELS = [(80, 80, 3), (40, 40, 6), (20, 20, 3)]  # (height, width, points)
@@ -95,7 +96,7 @@ def cpu_latency(path: Path, inputs: list[np.ndarray], repeats: int) -> tuple[flo
 
 
 def run(out_dir: str | Path | None = None, repeats: int = 20, gpu_repeats: int = 5, progress=print) -> list[dict]:
-    from gpusafe import oracle
+    from gpusafe.runtime import oracle
 
     inputs = sample_inputs()
     numpy_inputs = [x.numpy() for x in inputs]

@@ -11,6 +11,17 @@ from torch.fx import GraphModule
 from gpusafe.errors import GpusafeError
 
 
+class FunctionModule(torch.nn.Module):
+    """A function as a module, to capture it like a model (patterns, one-op test graphs)."""
+
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, *args):
+        return self.fn(*args)
+
+
 def capture(model: torch.nn.Module, example_inputs: tuple, *, mark_deformable_attention: bool = False
             ) -> ExportedProgram:
     """torch.export the model in eval mode with the example inputs' shapes fixed; optionally with

@@ -15,7 +15,7 @@ host:
   selection; **Graph B** is the rest.
 
 torch.fx's ``split_module`` cuts the graph; the host step becomes a small program of numpy ops
-(``gpusafe.graphs.host``) that runs exactly (up to the order of tied scores).
+(``gpusafe.runtime.host``) that runs exactly (up to the order of tied scores).
 """
 
 from __future__ import annotations

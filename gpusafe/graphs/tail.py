@@ -25,7 +25,7 @@ from torch._guards import detect_fake_mode
 from torch.fx import GraphModule, Node
 from torch.fx.node import map_arg
 
-from gpusafe.graphs.host import rowwise_ops
+from gpusafe.graphs.host_program import rowwise_ops
 
 aten = torch.ops.aten
 HOST_MARK = "gpusafe_host"  # node.meta key: computed on the host, after the selection

@@ -7,14 +7,14 @@
 
 from __future__ import annotations
 
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from gpusafe.lint.config import load_profile
 from gpusafe.lint.model import ModelView, Subgraph
 from gpusafe.lint.partition import summarize
 from gpusafe.lint.profiles import PROFILES, Profile, get_profile
-from gpusafe.lint.reader import parse_model, read_model
+from gpusafe.lint.reader import MAX_BYTES, parse_model, read_model
 from gpusafe.lint.report import JSON_SCHEMA, Finding, LintReport, render_table
 from gpusafe.lint.rules import RULES, Rule
 
@@ -29,26 +29,20 @@ def _shapes(sg: Subgraph, op) -> str:
     return f"{ins} -> {outs}"
 
 
-def registered_fixes(rule_id: str, op_name: str) -> list[str]:
-    """Plugin passes and rewrites registered in this process that declare they fix this finding
-    (``fixes=["rule:OP"]``); gpusafe's own are named by the rules' fix texts.
-
-    Torch-free: it reads the pass registry only if something (``--plugin``, a user's script) has
-    already loaded it, so plugin rewrites are named without the linter importing torch."""
-    registry = sys.modules.get("gpusafe.passes.registry")
-    if registry is None:
-        return []
-    key = f"{rule_id}:{op_name}"
-    return [spec.name for spec in registry.REGISTRY.values()
-            if key in spec.fixes and not spec.to_json()["module"].startswith("gpusafe.")]
+FixFinder = Callable[[str, str], list[str]]  # (rule id, op name) -> names of passes that fix it
 
 
-def _fix_text(rule_id: str, op_name: str, fix: str) -> str:
-    named = [name for name in registered_fixes(rule_id, op_name) if name not in fix]
+def _no_extra_fixes(rule_id: str, op_name: str) -> list[str]:
+    return []
+
+
+def _fix_text(rule_id: str, op_name: str, fix: str, extra_fixes: FixFinder) -> str:
+    named = [name for name in extra_fixes(rule_id, op_name) if name not in fix]
     return f"{fix} (gpusafe: {', '.join(named)})" if named else fix
 
 
-def _run_rules(view: ModelView, profile: Profile) -> tuple[list[Finding], dict[int, set[int]], bool]:
+def _run_rules(view: ModelView, profile: Profile,
+               extra_fixes: FixFinder) -> tuple[list[Finding], dict[int, set[int]], bool]:
     findings: list[Finding] = []
     unsupported: dict[int, set[int]] = {}
     aborted = False
@@ -60,21 +54,25 @@ def _run_rules(view: ModelView, profile: Profile) -> tuple[list[Finding], dict[i
             for op, message, *fix in rule.check(sg, profile):
                 name = op.custom_code if op.is_custom else op.name
                 findings.append(Finding(rule.id, severity, sg.index, op.index, name, _shapes(sg, op), message,
-                                        _fix_text(rule.id, name, fix[0] if fix else rule.fix)))
+                                        _fix_text(rule.id, name, fix[0] if fix else rule.fix, extra_fixes)))
                 if severity == "error":
                     aborted |= rule.whole_model
                     unsupported.setdefault(sg.index, set()).add(op.index)
     return findings, unsupported, aborted
 
 
-def lint_model(view: ModelView, profile: Profile | str = "mldrift") -> LintReport:
+def lint_model(view: ModelView, profile: Profile | str = "mldrift", extra_fixes: FixFinder = _no_extra_fixes
+               ) -> LintReport:
+    """Lint a read model; ``extra_fixes(rule, op)`` names further passes that fix a finding (a
+    plugin catalog's ``plugin_fixes``: the linter itself needs no torch and no catalog)."""
     profile = get_profile(profile) if isinstance(profile, str) else profile
-    findings, unsupported, aborted = _run_rules(view, profile)
+    findings, unsupported, aborted = _run_rules(view, profile, extra_fixes)
     findings.sort(key=lambda f: (f.subgraph, -1 if f.op_index is None else f.op_index, f.rule))
     return LintReport(path=view.path, profile=profile.name, op_count=view.op_count, findings=tuple(findings),
                       partition=summarize(view.subgraphs, unsupported, aborted), op_histogram=view.op_histogram())
 
 
-def lint_file(path: str | Path, profile: Profile | str = "mldrift") -> LintReport:
+def lint_file(path: str | Path, profile: Profile | str = "mldrift", extra_fixes: FixFinder = _no_extra_fixes,
+              max_bytes: int = MAX_BYTES) -> LintReport:
     """Read and lint one .tflite file; raises ModelFileError for unusable input."""
-    return lint_model(read_model(path), profile)
+    return lint_model(read_model(path, max_bytes), profile, extra_fixes)

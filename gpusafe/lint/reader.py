@@ -1,15 +1,21 @@
 """Read a .tflite flatbuffer into a :class:`~gpusafe.lint.model.ModelView`.
 
 Built on the ``tflite`` package's generated schema readers (no torch, no TensorFlow). Python's
-flatbuffers runtime has no verifier, so every vector length is checked against the file size
-before it is walked: a corrupt or truncated file fails fast with :class:`ModelFileError` instead
-of hanging or raising an IndexError deep inside the generated code.
+flatbuffers runtime has no verifier, so this reader verifies what it walks, as strictly as
+LiteRT's own verifier where it matters: every table's vtable and every vector length within the
+file, the schema version, tensor and buffer indices in range, constant buffers as large as their
+tensors. A hostile file fails fast with one :class:`ModelFileError` line instead of hanging or
+raising deep inside the generated code: non-regular files (FIFOs, devices) are refused before
+they are opened, the file is memory-mapped (a sparse or huge file costs what is touched, not its
+size) behind a size cap, and the identifier is checked before anything else is read.
 """
 
 from __future__ import annotations
 
 import inspect
+import mmap
 import re
+import stat
 import struct
 from functools import cache
 from pathlib import Path
@@ -24,6 +30,8 @@ from gpusafe.lint.model import ModelView, Operator, Subgraph, Tensor
 FILE_IDENTIFIER = b"TFL3"
 CUSTOM_CODE = tflite.BuiltinOperator.CUSTOM
 SMALL_CONSTANT_BYTES = 4096  # constants up to this size keep their values in the view
+SCHEMA_VERSION = 3  # the TFLite schema version LiteRT reads
+MAX_BYTES = 2**31  # flatbuffers address 2 GiB; ``lint --max-bytes`` raises the cap
 
 
 def _enum_names(enum_cls) -> dict[int, str]:
@@ -45,9 +53,22 @@ def builtin_name(code: int) -> str:
 
 
 class _Reader:
-    def __init__(self, buf: bytes):
+    def __init__(self, buf):
         self.buf = buf
         self.size = len(buf)
+
+    def table(self, obj, what: str):
+        """``obj`` (a generated table accessor) after checking its vtable lies in the file."""
+        pos = obj._tab.Pos
+        if not 0 <= pos <= self.size - 4:
+            raise ModelFileError(f"corrupt flatbuffer: {what} at offset {pos}, outside the {self.size}-byte file")
+        vtable = pos - struct.unpack_from("<i", self.buf, pos)[0]
+        if not 0 <= vtable <= self.size - 4:
+            raise ModelFileError(f"corrupt flatbuffer: {what}'s vtable at offset {vtable} is outside the file")
+        vsize, tsize = struct.unpack_from("<HH", self.buf, vtable)
+        if vsize < 4 or vsize % 2 or vtable + vsize > self.size or pos + tsize > self.size:
+            raise ModelFileError(f"corrupt flatbuffer: {what} has an invalid vtable (size {vsize}) at offset {vtable}")
+        return obj
 
     def length(self, obj, field: str, elem_bytes: int = 4) -> int:
         """Length of a vector field, refused when it cannot fit in the file."""
@@ -114,7 +135,7 @@ def _read_options(reader: _Reader, table, type_name: str | None) -> dict:
 def _read_opcodes(reader: _Reader, model) -> list[tuple[int, int, str | None]]:
     codes = []
     for i in range(reader.length(model, "OperatorCodes")):
-        oc = model.OperatorCodes(i)
+        oc = reader.table(model.OperatorCodes(i), f"operator code {i}")
         code = max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode())
         custom = reader.string(oc.CustomCode()) if code == CUSTOM_CODE else None
         codes.append((code, oc.Version() or 1, custom))
@@ -122,23 +143,32 @@ def _read_opcodes(reader: _Reader, model) -> list[tuple[int, int, str | None]]:
 
 
 def _buffer_info(reader: _Reader, model, n_buffers: int, index: int):
-    """(is_constant, raw bytes if small) for buffer ``index``."""
-    if index <= 0 or index >= n_buffers:
-        return False, None
-    buffer = model.Buffers(index)
+    """(is_constant, raw bytes if small, size in bytes) for buffer ``index``."""
+    if index >= n_buffers:
+        raise ModelFileError(f"corrupt flatbuffer: a tensor uses buffer {index} of {n_buffers}")
+    if index <= 0:
+        return False, None, 0
+    buffer = reader.table(model.Buffers(index), f"buffer {index}")
     if buffer.DataIsNone():
-        return (buffer.Offset() > 1 and buffer.Size() > 0), None
+        external = buffer.Offset() > 1 and buffer.Size() > 0
+        return external, None, buffer.Size() if external else 0
     n = reader.length(buffer, "Data", 1)
     if n == 0:
-        return False, None
-    return True, (buffer.DataAsNumpy().tobytes() if n <= SMALL_CONSTANT_BYTES else None)
+        return False, None, 0
+    return True, (buffer.DataAsNumpy().tobytes() if n <= SMALL_CONSTANT_BYTES else None), n
 
 
 def _read_tensor(reader: _Reader, model, n_buffers: int, t, index: int) -> Tensor:
+    reader.table(t, f"tensor {index}")
     shape = reader.int_vector(t, "Shape")
     signature = reader.int_vector(t, "ShapeSignature") or None
     dtype = TYPE_NAMES.get(t.Type(), f"type{t.Type()}")
-    is_constant, raw = _buffer_info(reader, model, n_buffers, t.Buffer())
+    is_constant, raw, nbytes = _buffer_info(reader, model, n_buffers, t.Buffer())
+    needed = int(np.prod(shape, dtype=np.int64)) * np.dtype(NUMPY_TYPES[dtype]).itemsize if (
+        dtype in NUMPY_TYPES and all(d >= 0 for d in shape)) else 0
+    if is_constant and t.Sparsity() is None and nbytes < needed:
+        raise ModelFileError(f"corrupt flatbuffer: constant tensor {index} {list(shape)} {dtype} needs {needed} bytes, "
+                             f"its buffer holds {nbytes}")
     value = None
     if raw is not None and dtype in NUMPY_TYPES:
         arr = np.frombuffer(raw, dtype=NUMPY_TYPES[dtype])
@@ -150,6 +180,7 @@ def _read_tensor(reader: _Reader, model, n_buffers: int, t, index: int) -> Tenso
 
 
 def _read_operator(reader: _Reader, opcodes, op, index: int) -> Operator:
+    reader.table(op, f"operator {index}")
     opcode_index = op.OpcodeIndex()
     if opcode_index >= len(opcodes):
         raise ModelFileError(f"corrupt flatbuffer: operator {index} uses opcode {opcode_index} of {len(opcodes)}")
@@ -162,13 +193,25 @@ def _read_operator(reader: _Reader, opcodes, op, index: int) -> Operator:
 
 
 def _read_subgraph(reader: _Reader, model, opcodes, n_buffers: int, index: int) -> Subgraph:
-    sg = model.Subgraphs(index)
+    sg = reader.table(model.Subgraphs(index), f"subgraph {index}")
     tensors = tuple(_read_tensor(reader, model, n_buffers, sg.Tensors(i), i)
                     for i in range(reader.length(sg, "Tensors")))
     operators = tuple(_read_operator(reader, opcodes, sg.Operators(i), i)
                       for i in range(reader.length(sg, "Operators")))
-    return Subgraph(index=index, name=reader.string(sg.Name()), tensors=tensors, operators=operators,
-                    inputs=reader.int_vector(sg, "Inputs"), outputs=reader.int_vector(sg, "Outputs"))
+    subgraph = Subgraph(index=index, name=reader.string(sg.Name()), tensors=tensors, operators=operators,
+                        inputs=reader.int_vector(sg, "Inputs"), outputs=reader.int_vector(sg, "Outputs"))
+    _check_indices(subgraph)
+    return subgraph
+
+
+def _check_indices(sg: Subgraph) -> None:
+    """Every tensor index an operator or the subgraph names exists (-1: an omitted optional input)."""
+    n = len(sg.tensors)
+    named = [("subgraph input", i) for i in sg.inputs] + [("subgraph output", i) for i in sg.outputs] + [
+        (f"operator {op.index} ({op.name})", i) for op in sg.operators for i in (*op.inputs, *op.outputs)]
+    for who, i in named:
+        if not -1 <= i < n or (i == -1 and who.startswith("subgraph")):
+            raise ModelFileError(f"corrupt flatbuffer: {who} in subgraph {sg.index} names tensor {i} of {n}")
 
 
 def parse_model(buf: bytes, path: str = "<bytes>") -> ModelView:
@@ -179,7 +222,9 @@ def parse_model(buf: bytes, path: str = "<bytes>") -> ModelView:
         raise ModelFileError(f"{path}: not a .tflite file (file identifier {buf[4:8]!r}, expected {FILE_IDENTIFIER!r})")
     reader = _Reader(buf)
     try:
-        model = tflite.Model.GetRootAs(buf, 0)
+        model = reader.table(tflite.Model.GetRootAs(buf, 0), "the model table")
+        if model.Version() != SCHEMA_VERSION:
+            raise ModelFileError(f"schema version {model.Version()} (LiteRT reads version {SCHEMA_VERSION})")
         opcodes = _read_opcodes(reader, model)
         n_buffers = reader.length(model, "Buffers")
         subgraphs = tuple(_read_subgraph(reader, model, opcodes, n_buffers, i)
@@ -197,15 +242,28 @@ def parse_model(buf: bytes, path: str = "<bytes>") -> ModelView:
     return view
 
 
-def read_model(path: str | Path) -> ModelView:
-    """Read a .tflite file from disk; every failure is a one-line ModelFileError."""
+def read_model(path: str | Path, max_bytes: int = MAX_BYTES) -> ModelView:
+    """Read a .tflite file from disk; every failure is a one-line ModelFileError. Only regular
+    files are opened, up to ``max_bytes``; the file is memory-mapped, not read whole."""
     p = Path(path)
-    if not p.exists():
-        raise ModelFileError(f"{p}: no such file")
-    if p.is_dir():
-        raise ModelFileError(f"{p}: is a directory, expected a .tflite file")
     try:
-        buf = p.read_bytes()
+        info = p.stat()
+    except FileNotFoundError:
+        raise ModelFileError(f"{p}: no such file") from None
+    except OSError as e:
+        raise ModelFileError(f"{p}: cannot read ({e.strerror})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise ModelFileError(f"{p}: is a directory, expected a .tflite file")
+    if not stat.S_ISREG(info.st_mode):
+        raise ModelFileError(f"{p}: not a regular file (a FIFO, device or socket): refused without reading it")
+    if info.st_size > max_bytes:
+        raise ModelFileError(f"{p}: {info.st_size} bytes, over the {max_bytes}-byte cap (lint --max-bytes raises it)")
+    try:
+        with p.open("rb") as f:
+            header = f.read(8)
+            if len(header) < 8 or header[4:8] != FILE_IDENTIFIER:
+                return parse_model(header, str(p))  # refused on the header alone
+            buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     except OSError as e:
         raise ModelFileError(f"{p}: cannot read ({e.strerror})") from None
     return parse_model(buf, str(p))

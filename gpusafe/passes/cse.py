@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from torch.fx.passes.dialect.common.cse_pass import CSEPass
 
-from gpusafe.passes.base import GraphPass
-from gpusafe.passes.registry import register_pass
+from gpusafe.passes.base import GraphPass, graph_pass
 
 
-@register_pass("cse", targets=["duplicate computations"], fixes=[], after=["drop-asserts"], profiles=())
+@graph_pass("cse", targets=["duplicate computations"], fixes=[], after=["drop-asserts"], profiles=())
 class CommonSubexpressions(GraphPass):
     """Merge nodes computing the same op on the same arguments (exact)."""
 

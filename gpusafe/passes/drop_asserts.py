@@ -8,15 +8,14 @@ exported graph, so removing them (and the dead code that fed them) is exact.
 
 from __future__ import annotations
 
-from gpusafe.passes.base import GraphPass, aten, calls
-from gpusafe.passes.registry import register_pass
+from gpusafe.passes.base import GraphPass, aten, calls, graph_pass
 
 ASSERTS = (aten._assert_async.msg, aten._assert_async.default, aten._assert_scalar.default,
            aten._assert_tensor_metadata.default, aten.sym_constrain_range_for_size.default,
            aten.sym_constrain_range.default, aten._functional_assert_async.msg)
 
 
-@register_pass("drop-asserts", targets=[str(t) for t in ASSERTS], fixes=["unsupported-op"])
+@graph_pass("drop-asserts", targets=[str(t) for t in ASSERTS], fixes=["unsupported-op"])
 class DropAsserts(GraphPass):
     """Remove runtime assertion nodes (exact under static shapes)."""
 

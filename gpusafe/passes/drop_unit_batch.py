@@ -11,12 +11,11 @@ delegate has no 5-D layout ("Tensor dimensions must be less than 5"), and one SU
 
 from __future__ import annotations
 
-from gpusafe.passes.base import GraphPass
-from gpusafe.passes.registry import register_pass
+from gpusafe.passes.base import GraphPass, graph_pass
 from gpusafe.passes.rerank import RankShift, propagate_shapes, tensor_shape
 
 
-@register_pass("drop-unit-batch", targets=["> 4-D tensors with a leading 1"], fixes=["rank", "op-version"],
+@graph_pass("drop-unit-batch", targets=["> 4-D tensors with a leading 1"], fixes=["rank", "op-version"],
                after=["rewrites", "fold-constants", "drop-asserts"])
 class DropUnitBatch(GraphPass):
     """Run chains of [1, ...] tensors above rank 4 one rank lower (exact)."""

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from gpusafe.passes.base import GraphPass, aten, calls
-from gpusafe.passes.registry import register_pass
+from gpusafe.passes.base import GraphPass, aten, calls, graph_pass
 
 BROADCASTING = {aten.add.Tensor, aten.sub.Tensor, aten.mul.Tensor, aten.div.Tensor, aten.where.self,
                 aten.maximum.default, aten.minimum.default, aten.eq.Tensor, aten.ne.Tensor, aten.lt.Tensor,
@@ -35,7 +34,7 @@ def _broadcast_unchanged(user, expand, source) -> bool:
         return False
 
 
-@register_pass("expand-to-broadcast", targets=["aten.expand.default", "aten.broadcast_to.default"],
+@graph_pass("expand-to-broadcast", targets=["aten.expand.default", "aten.broadcast_to.default"],
                fixes=["unsupported-op:BROADCAST_TO"], after=["fold-constants"])
 class ExpandToBroadcast(GraphPass):
     """Let elementwise consumers broadcast instead of materialising expand (exact)."""

@@ -17,8 +17,7 @@ from __future__ import annotations
 import torch
 from torch.fx.node import map_arg
 
-from gpusafe.passes.base import GraphPass, aten
-from gpusafe.passes.registry import register_pass
+from gpusafe.passes.base import GraphPass, aten, graph_pass
 
 FP16_MAX = 65504.0
 SENTINEL = 1e4
@@ -47,7 +46,7 @@ def _attr(gm, target: str):
     return obj
 
 
-@register_pass("fold-constants", targets=["input-independent subgraphs"], atol=1e-4, after=["drop-asserts"],
+@graph_pass("fold-constants", targets=["input-independent subgraphs"], atol=1e-4, after=["drop-asserts"],
                fixes=["unsupported-op:RANGE", "unsupported-op:SHAPE", "unsupported-op:BROADCAST_TO",
                       "int64-tensor", "dynamic-shape"])
 class FoldConstants(GraphPass):

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from gpusafe.passes.base import GraphPass, aten
-from gpusafe.passes.registry import register_pass
+from gpusafe.passes.base import GraphPass, aten, graph_pass
 
 INT32_MAX = 2**31 - 1
 CREATION = {aten.arange.default, aten.arange.start, aten.arange.start_step, aten.full.default,
@@ -28,7 +27,7 @@ def _fits(value) -> bool:
     return isinstance(value, torch.Tensor) and value.numel() > 0 and int(value.abs().max()) <= INT32_MAX
 
 
-@register_pass("int64-to-int32", targets=["int64 creation ops", "int64 constants"], fixes=["int64-tensor"],
+@graph_pass("int64-to-int32", targets=["int64 creation ops", "int64 constants"], fixes=["int64-tensor"],
                after=["drop-asserts", "fold-constants"])
 class Int64ToInt32(GraphPass):
     """Narrow int64 tensors to int32 where values fit and every consumer takes int32 (exact)."""

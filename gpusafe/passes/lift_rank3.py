@@ -14,8 +14,7 @@ rank 3 feeds one op. Exact: a leading 1 changes no value.
 
 from __future__ import annotations
 
-from gpusafe.passes.base import GraphPass
-from gpusafe.passes.registry import register_pass
+from gpusafe.passes.base import GraphPass, graph_pass
 from gpusafe.passes.rerank import RankShift, propagate_shapes
 
 
@@ -25,7 +24,7 @@ def _rank3(node) -> bool:
     return bool(items) and all(hasattr(m, "shape") and len(m.shape) == 3 for m in items)
 
 
-@register_pass("lift-rank3", targets=["rank-3 activations"], fixes=["fanout-3d"], profiles=("strict",),
+@graph_pass("lift-rank3", targets=["rank-3 activations"], fixes=["fanout-3d"], profiles=("strict",),
                after=["rewrites", "drop-unit-batch", "expand-to-broadcast", "fold-constants", "drop-asserts"])
 class LiftRank3(GraphPass):
     """Compute rank-3 activations at rank 4 so no rank-3 tensor fans out (exact)."""

@@ -1,14 +1,14 @@
-"""Run registered passes in order, check every pass's numerics, report what each did.
+"""Run passes in order, check every pass's numerics, report what each did.
 
-Order: each pass's ``after`` constraints, solved with torch.fx's pass-manager constraint solver.
-After each pass: ``graph.lint()``, then the module runs on the sample inputs and its outputs are
+Order: as given (``gpusafe.catalog`` writes each profile's pipeline), checked against every
+pass's ``after``. After each pass: ``graph.lint()``, then the module runs on the sample inputs and its outputs are
 compared with the outputs before that pass. An exact pass must reproduce them bit for bit (NaN
-equal to NaN). An approximate op rewrite promises its tolerance per op, and is checked per op:
-every node it replaced is re-run on the values that reached it on the sample inputs, rewrite
-against reference, within the declared tolerance; the model's outputs, where errors compound
-through the layers after the op, may then move by at most ``MODEL_DRIFT`` of their scale (a
-guard against wiring mistakes). Other approximate passes must keep the outputs within their
-``atol``. A pass that breaks its promise is rejected: :class:`NumericsError` names it (and the
+equal to NaN). A pass may promise a per-op tolerance, checked through its
+:meth:`~gpusafe.passes.base.GraphPass.verify_ops` hook (an approximate op rewrite re-runs every
+node it replaced on the values that reached it, rewrite against reference); the model's outputs
+must then stay within the pass's :meth:`~gpusafe.passes.base.GraphPass.output_tolerance` (for
+such a rewrite ``MODEL_DRIFT`` of their scale, a guard against wiring mistakes; for other
+approximate passes their ``atol``). A pass that breaks its promise is rejected: :class:`NumericsError` names it (and the
 node), and carries the graph from before the pass.
 
 The comparison separates continuous error from discrete decisions (:mod:`gpusafe.passes.decisions`):
@@ -23,30 +23,16 @@ from __future__ import annotations
 
 import copy
 import time
-from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
 import torch
 from torch.fx import GraphModule
-from torch.fx.passes.infra.pass_manager import PassManager as FxPassManager
-from torch.fx.passes.infra.pass_manager import this_before_that_pass_constraint
-from torch.utils._pytree import tree_leaves
 
 from gpusafe.errors import GpusafeError
-from gpusafe.passes.base import calls
+from gpusafe.fx import calls, max_abs_error, op_histogram
+from gpusafe.passes.base import NumericsError, PassError, PassSpec, check_order
 from gpusafe.passes.decisions import DecisionError, Replay, check_swaps, record_decisions, replay_decisions
-from gpusafe.passes.registry import PassSpec, get_pass
-
-MODEL_DRIFT = 1e-2  # approximate op rewrites: output drift allowed, relative to max(1, largest |output|)
-
-
-class NumericsError(GpusafeError):
-    """A pass changed the model's outputs beyond its declared tolerance."""
-
-
-class PassError(GpusafeError):
-    """A pass raised while rewriting: the message names it."""
 
 
 @dataclass
@@ -101,41 +87,6 @@ class PassReport:
         return "\n".join(lines)
 
 
-def target_name(target) -> str:
-    """aten.add.Tensor for aten ops, the function's name (getitem, sym_ite) otherwise."""
-    return str(target) if isinstance(target, torch._ops.OpOverload) else getattr(target, "__name__", str(target))
-
-
-def op_histogram(gm: GraphModule) -> dict[str, int]:
-    counts = Counter(target_name(n.target) for n in gm.graph.nodes if n.op == "call_function")
-    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
-
-
-def max_abs_error(reference, candidate) -> float:
-    """Largest |a - b| over all output tensors; NaN == NaN and inf == inf count as equal."""
-    ref, out = tree_leaves(reference), tree_leaves(candidate)
-    if len(ref) != len(out):
-        return float("inf")
-    worst = 0.0
-    for a, b in zip(ref, out, strict=True):
-        if not isinstance(a, torch.Tensor):
-            worst = max(worst, 0.0 if a == b else float("inf"))
-            continue
-        if a.shape != b.shape:
-            return float("inf")
-        a, b = a.detach().double(), b.detach().double()
-        same = (a == b) | (torch.isnan(a) & torch.isnan(b))
-        if bool(same.all()):
-            continue
-        diff = (a - b).abs()[~same]
-        worst = max(worst, float("inf") if torch.isnan(diff).any() else float(diff.max()))
-    return worst
-
-
-def _checked_per_op(spec: PassSpec) -> bool:
-    return not spec.exact and spec.rewrite is not None and spec.rewrite.pattern is None
-
-
 class _Recorder(torch.fx.Interpreter):
     def __init__(self, gm: GraphModule, targets: set):
         super().__init__(gm)
@@ -157,77 +108,28 @@ def record_calls(gm: GraphModule, targets: set, inputs: tuple) -> dict:
     return recorder.calls
 
 
-def _ordered(specs: list[PassSpec]) -> list[PassSpec]:
-    """Topological order by ``after``; ``after=["rewrites"]`` means every rewrite in the run."""
-    by_cls = {s.cls: s for s in specs}
-    rewrites = [s.cls for s in specs if s.rewrite is not None]
-
-    def firsts(dep: str):
-        return rewrites if dep == "rewrites" else [get_pass(dep).cls]
-
-    constraints = [this_before_that_pass_constraint(first, s.cls)
-                   for s in specs for dep in s.after for first in firsts(dep) if first in by_cls]
-    manager = FxPassManager(passes=[s.cls for s in specs], constraints=constraints)
-    manager.solve_constraints()
-    return [by_cls[cls] for cls in manager.passes]
-
-
 class PassManager:
-    """``PassManager(["drop-asserts", "stack-to-cat"], sample_inputs).run(gm)``."""
+    """``PassManager([DropAsserts.spec, stack_to_cat_spec], sample_inputs).run(gm)``: the passes run
+    in the order given (``gpusafe.catalog`` makes each profile's pipeline; the order must respect
+    every pass's ``after``). ``only``: pass name -> the node names that pass may change."""
 
-    def __init__(self, passes: Sequence[str], sample_inputs: tuple, *, check_numerics: bool = True,
-                 max_rounds: int = 4, progress=None, options: dict | None = None):
-        self.specs = _ordered([get_pass(name) for name in passes])
-        self.options = options or {}  # pass name -> keyword arguments of its constructor
+    def __init__(self, passes: Sequence[PassSpec], sample_inputs: tuple, *, check_numerics: bool = True,
+                 max_rounds: int = 4, progress=None, only: Mapping[str, Collection[str]] | None = None):
+        self.specs = [getattr(p, "spec", p) for p in passes]  # a pass class stands for its spec
+        check_order(self.specs)
+        self.only = dict(only or {})
         self.sample_inputs = tuple(sample_inputs)
         self.check_numerics = check_numerics
         self.max_rounds = max_rounds
         self.progress = progress or (lambda message: None)
 
-    def _tolerance(self, spec: PassSpec, reference) -> float:
-        """A pass's allowed |error| on the model's outputs (see the module docstring)."""
-        if spec.exact:
-            return 0.0
-        if _checked_per_op(spec):
-            from gpusafe.rewrites.api import value_scale
-
-            return MODEL_DRIFT * value_scale(reference)
-        return spec.atol
-
-    def _probe(self, spec: PassSpec, gm: GraphModule) -> dict:
-        """node name -> (target, args, kwargs, output) on the sample inputs, for the ops the
-        rewrite replaces (what its per-op check re-runs)."""
-        targets = set(spec.rewrite.replaces) if _checked_per_op(spec) else set()
-        if not (self.check_numerics and calls(gm, *targets)):
-            return {}  # nothing to replace: no interpreted run
-        return record_calls(gm, targets, self.sample_inputs)
-
-    @staticmethod
-    def _check_per_op(spec: PassSpec, instance, probes: dict) -> tuple[float, float]:
-        """(worst per-op error, its allowed error) over the replaced nodes; raises past the promise."""
-        from gpusafe.passes.rewrite_pass import function_args_of_values
-
-        if not _checked_per_op(spec):
-            return 0.0, 0.0
-        declared, worst, worst_allowed = spec.rewrite, 0.0, 0.0
-        for name in instance.rewritten:
-            target, args, kwargs, expected = probes[name]
-            arguments = function_args_of_values(declared, target, args, kwargs)
-            with torch.no_grad():
-                got = declared.function(*arguments)
-            error, allowed = max_abs_error(expected, got), declared.tolerance(arguments, expected)
-            if error > allowed:
-                raise NumericsError(f"pass {spec.name!r} changed {name} by {error:.3g} on the sample inputs (it "
-                                    f"promises an error <= {allowed:.3g} per op); the pass was rejected")
-            if error >= worst:
-                worst, worst_allowed = error, allowed
-        return worst, worst_allowed
-
     def _run_one(self, spec: PassSpec, gm: GraphModule, reference: Replay, record: PassRecord):
         for _ in range(self.max_rounds if spec.fixpoint else 1):
             backup = GraphModule(gm, copy.deepcopy(gm.graph))
-            probes = self._probe(spec, gm)
-            instance = spec.cls(**self.options.get(spec.name, {}))
+            instance = spec.cls(only=self.only.get(spec.name))
+            targets = instance.probe_targets()
+            recorded = self.check_numerics and calls(gm, *targets)
+            probes = record_calls(gm, targets, self.sample_inputs) if recorded else {}
             start = time.perf_counter()
             try:
                 result = instance(gm)
@@ -259,7 +161,7 @@ class PassManager:
                record: PassRecord) -> Replay:
         """The numeric gate for one round of a pass; returns the accepted graph's own run."""
         who = f"pass {spec.name!r}"
-        op_error, op_allowed = self._check_per_op(spec, instance, probes)
+        op_error, op_allowed = instance.verify_ops(probes)
         if op_error >= record.op_error:
             record.op_error, record.op_tolerance = op_error, op_allowed
         pinned = replay_decisions(gm, self.sample_inputs, reference.decisions)
@@ -269,7 +171,7 @@ class PassManager:
             raise NumericsError(f"{e}; the pass was rejected") from e
         for swap in pinned.swaps:
             record.swaps[swap.node] = record.swaps.get(swap.node, 0) + swap.positions
-        allowed = self._tolerance(spec, reference.outputs)
+        allowed = instance.output_tolerance(reference.outputs)
         error = max_abs_error(reference.outputs, pinned.outputs)
         record.max_abs_error, record.drift_allowed = max(record.max_abs_error, error), allowed
         promise = "to be exact" if spec.exact else f"an error <= {allowed:.3g}"
@@ -277,7 +179,7 @@ class PassManager:
             raise NumericsError(f"{who} changed the outputs by {error:.3g} with every selection pinned (it "
                                 f"promises {promise}); the pass was rejected")
         for node, ref, got in pinned.selected_on:
-            moved, limit = max_abs_error(ref, got), self._tolerance(spec, ref)
+            moved, limit = max_abs_error(ref, got), instance.output_tolerance(ref)
             if moved > limit:
                 raise NumericsError(f"{who} changed the values selected on at {node} by {moved:.3g} (it promises "
                                     f"{'to be exact' if spec.exact else f'an error <= {limit:.3g}'}); "

@@ -11,8 +11,10 @@ for the subgraph rewriter), the ``reference`` it must equal, ``atol`` (``None``:
 tuples of the reference) for :func:`gpusafe.testing.check_rewrite`. ``gpu_clean_in`` narrows the
 profiles whose lint the result passes, for a rewrite that runs everywhere but produces an op only
 some delegates take (``sort-to-topk``: TOPK_V2 makes a model loadable everywhere, and runs on
-the GPU in mldrift only). Declaring also registers a
-pass of the same name with the pass manager, which checks its numerics like any other pass.
+the GPU in mldrift only). ``summary``: its one-line description (default: the module's
+docstring, else the function's: give it where a module declares several). A rewrite becomes a
+pass of the same name (:mod:`gpusafe.rewrites.rewrite_pass`), which the pass manager checks like
+any other.
 
 Tolerance: ``|rewrite - reference| <= atol * max(1, largest |input|)`` elementwise in fp32
 (``relative_to="outputs"``: times max(1, largest |reference output|), for ops whose output scale
@@ -29,6 +31,7 @@ from dataclasses import dataclass
 import torch
 
 from gpusafe.errors import GpusafeError
+from gpusafe.fx import value_scale
 
 
 class NotApplicable(Exception):  # noqa: N818  (a signal, not an error)
@@ -64,7 +67,7 @@ class Rewrite:
         """The allowed |error| for these arguments and reference output (see the module docstring)."""
         if self.atol is None:
             return 0.0
-        return self.atol * value_scale([expected] if self.relative_to == "outputs" else args)
+        return self.atol * value_scale([expected] if self.relative_to == "outputs" else list(args))
 
     def lint_profiles(self) -> tuple[str, ...]:
         """The profiles whose lint the rewritten op must pass (what check_rewrite checks)."""
@@ -80,57 +83,30 @@ class Rewrite:
         return [f.split(":", 1)[1] for f in self.fixes if ":" in f]
 
 
-def value_scale(values) -> float:
-    """max(1, largest finite |value|) over the float tensors in ``values`` (any nesting)."""
-    finite = [a[torch.isfinite(a)] for a in _tensors(values) if a.is_floating_point()]
-    return max([1.0] + [float(a.abs().max()) for a in finite if a.numel()])
-
-
-def _tensors(args) -> list[torch.Tensor]:
-    from torch.utils._pytree import tree_leaves
-
-    return [a for a in tree_leaves(list(args)) if isinstance(a, torch.Tensor)]
-
-
-REWRITES: dict[str, Rewrite] = {}
-
-
 def rewrite(name: str, *, reference: Callable, replaces=(), pattern: Callable | None = None,
             atol: float | None = None, profiles: Sequence[str] = (), fixes: Sequence[str] = (), inputs=None,
             match=None, after: Sequence[str] = ("drop-asserts", "fold-constants"), gpu_clean_in=None,
-            relative_to: str = "inputs"):
+            relative_to: str = "inputs", summary: str | None = None):
     """Decorator declaring ``function`` as a rewrite; returns the :class:`Rewrite` (callable like
-    the function). Registers the rewrite and its pass."""
+    the function). Registers nothing: a rewrite is a value, listed by the catalog (gpusafe's own)
+    or found in a plugin module."""
     if (pattern is None) == (not replaces):
         raise GpusafeError(f"rewrite {name!r}: give exactly one of replaces= (aten ops) or pattern=")
     if relative_to not in ("inputs", "outputs"):
         raise GpusafeError(f"rewrite {name!r}: relative_to must be 'inputs' or 'outputs', not {relative_to!r}")
+    ops = tuple(replaces) if isinstance(replaces, list | tuple) else (replaces,)
+    for op in ops if pattern is None else ():
+        if isinstance(op, torch._ops.OpOverloadPacket):
+            raise GpusafeError(f"rewrite {name!r}: replaces={op} is an overload packet, which no graph node calls; "
+                               f"name an overload, e.g. {op}.default (overloads: {', '.join(op.overloads())})")
+        if not isinstance(op, torch._ops.OpOverload | torch._ops.HigherOrderOperator):
+            raise GpusafeError(f"rewrite {name!r}: replaces= takes aten OpOverloads, not {op!r}")
 
     def declare(function: Callable) -> Rewrite:
-        ops = tuple(replaces) if isinstance(replaces, list | tuple) else (replaces,)
-        doc = inspect.getdoc(inspect.getmodule(function)) or inspect.getdoc(function) or ""
-        declared = Rewrite(name, function, reference, () if pattern is not None else ops, pattern, atol,
-                           tuple(profiles), tuple(fixes), inputs, match, tuple(after),
-                           None if gpu_clean_in is None else tuple(gpu_clean_in), relative_to,
-                           doc.splitlines()[0] if doc else "", getattr(function, "__module__", ""))
-        register_rewrite(declared)
-        return declared
+        doc = summary or inspect.getdoc(inspect.getmodule(function)) or inspect.getdoc(function) or ""
+        return Rewrite(name, function, reference, () if pattern is not None else ops, pattern, atol,
+                       tuple(profiles), tuple(fixes), inputs, match, tuple(after),
+                       None if gpu_clean_in is None else tuple(gpu_clean_in), relative_to,
+                       doc.splitlines()[0] if doc else "", getattr(function, "__module__", ""))
 
     return declare
-
-
-def register_rewrite(declared: Rewrite) -> None:
-    from gpusafe.passes.rewrite_pass import register_rewrite_pass
-
-    if declared.name in REWRITES:
-        raise GpusafeError(f"rewrite {declared.name!r} is declared twice")
-    for other in REWRITES.values():
-        shared = set(declared.profiles) & set(other.profiles)
-        ordered = declared.name in other.after or other.name in declared.after  # complementary: one runs first
-        if shared and not ordered and declared.replaces and set(declared.replaces) & set(other.replaces):
-            raise GpusafeError(f"rewrites {other.name!r} and {declared.name!r} both replace "
-                               f"{declared.replaces[0]} by default in {', '.join(sorted(shared))}: "
-                               "give one of them profiles=(), or order them with after= if they complement "
-                               "each other")
-    register_rewrite_pass(declared)
-    REWRITES[declared.name] = declared

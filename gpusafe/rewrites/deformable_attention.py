@@ -22,7 +22,7 @@ from gpusafe.rewrites.api import rewrite
 from gpusafe.rewrites.grid_sample_dense import grid_sample_dense
 from gpusafe.rewrites.grid_sample_gather import grid_sample_gather
 from gpusafe.rewrites.grid_sample_separable import grid_sample_separable
-from gpusafe.testing.strategies import UNIT_COORD, coordinates, tensors
+from gpusafe.rewrites.strategies import UNIT_COORD, coordinates, tensors
 
 
 def deformable_attention(value: torch.Tensor, sampling_locations: torch.Tensor, attention_weights: torch.Tensor,

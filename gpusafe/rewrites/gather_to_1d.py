@@ -13,8 +13,8 @@ import torch
 from hypothesis import strategies as st
 
 from gpusafe.rewrites.api import rewrite
+from gpusafe.rewrites.strategies import tensors
 from gpusafe.rewrites.tfl_ops import gather_rows
-from gpusafe.testing.strategies import tensors
 
 
 def row_gather(x: torch.Tensor, ind: torch.Tensor) -> torch.Tensor:

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from hypothesis import strategies as st
 
 from gpusafe.rewrites.api import NotApplicable, rewrite
-from gpusafe.testing.strategies import tensors
+from gpusafe.rewrites.strategies import tensors
 
 SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
 

@@ -36,7 +36,7 @@ FIXES = ("unsupported-op:GATHER_ND", "rank", "unsupported-op:BROADCAST_TO")
 def declare_grid_sample(name: str, profiles):
     """The declaration every grid_sample variant makes, with its own name, profiles and fixes."""
     from gpusafe.rewrites.api import rewrite
-    from gpusafe.testing.strategies import grid_sample_inputs
+    from gpusafe.rewrites.strategies import grid_sample_inputs
 
     return rewrite(name, replaces=GRID_SAMPLERS, reference=bilinear_zeros, atol=1e-5, profiles=profiles,
                    fixes=FIXES, inputs=grid_sample_inputs(), match=match_bilinear_zeros)

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from hypothesis import strategies as st
 
 from gpusafe.rewrites.api import rewrite
-from gpusafe.testing.strategies import tensors
+from gpusafe.rewrites.strategies import tensors
 
 ROW_BOUND = 8.0
 

@@ -11,7 +11,7 @@ import torch
 from hypothesis import strategies as st
 
 from gpusafe.rewrites.api import NotApplicable, rewrite
-from gpusafe.testing.strategies import tensors
+from gpusafe.rewrites.strategies import tensors
 
 
 def match_small_power(x, exponent):

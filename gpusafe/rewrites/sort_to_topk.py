@@ -19,8 +19,8 @@ import torch
 from hypothesis import strategies as st
 
 from gpusafe.rewrites.api import NotApplicable, rewrite
+from gpusafe.rewrites.strategies import tensors
 from gpusafe.rewrites.tfl_ops import tfl
-from gpusafe.testing.strategies import tensors
 
 aten = torch.ops.aten
 LANES = 4  # TOPK_V2 over fewer crashes ML Drift's compiler, over a non-multiple it computes wrong values

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from gpusafe.rewrites.api import NotApplicable, rewrite
 from gpusafe.rewrites.sort_to_topk import top_k
-from gpusafe.testing.strategies import tensors
+from gpusafe.rewrites.strategies import tensors
 
 MAX_K = 8  # beyond this a sort-based top-k (or the host) is the better tool
 

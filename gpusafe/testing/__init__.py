@@ -1,7 +1,7 @@
 """Helpers for testing gpusafe and rewrites built on it (need the `dev` extra).
 
 ``check_rewrite(rewrite)`` checks everything a rewrite declares in one call (property test
-against its reference, graph, lint, real delegate); ``gpusafe.testing.strategies`` holds
+against its reference, graph, lint, real delegate); ``gpusafe.rewrites.strategies`` holds
 hypothesis strategies for rewrite inputs.
 """
 

@@ -28,7 +28,7 @@ import torch
 from hypothesis import HealthCheck, Phase, find, given, settings, target
 from torch.utils._pytree import tree_flatten, tree_leaves, tree_unflatten
 
-from gpusafe.passes.manager import max_abs_error, op_histogram
+from gpusafe.fx import max_abs_error, op_histogram
 
 
 class RewriteCheckError(AssertionError):
@@ -165,6 +165,7 @@ class _Reference(torch.nn.Module):
 def check_graph(rewrite, args, result: RewriteCheck):
     from gpusafe.graphs.capture import capture_graph_module
     from gpusafe.passes import PassManager
+    from gpusafe.rewrites.rewrite_pass import pass_spec
 
     module = _Reference(rewrite.reference, args)
     inputs = module.tensors()
@@ -174,7 +175,7 @@ def check_graph(rewrite, args, result: RewriteCheck):
     if replaced and not set(replaced) & set(result.ops_before):
         raise RewriteCheckError(f"rewrite {rewrite.name!r}: the captured reference has no {' or '.join(replaced)} "
                                 f"to replace (it has {', '.join(result.ops_before)})")
-    gm, report = PassManager([rewrite.name], inputs).run(gm)  # NumericsError names the pass
+    gm, report = PassManager([pass_spec(rewrite)], inputs).run(gm)  # NumericsError names the pass
     result.ops_after = op_histogram(gm)
     record = report.records[0]
     if record.skipped or not record.changed:  # every candidate of the reference must be rewritten
@@ -185,7 +186,7 @@ def check_graph(rewrite, args, result: RewriteCheck):
 
 
 def check_lint(rewrite, gm, inputs, path: Path, profiles, result: RewriteCheck) -> Path:
-    from gpusafe.export.litert import convert_to_tflite
+    from gpusafe.convert.litert import convert_to_tflite
     from gpusafe.lint import lint_file
 
     tflite = convert_to_tflite(gm, inputs, path)
@@ -201,7 +202,7 @@ def check_lint(rewrite, gm, inputs, path: Path, profiles, result: RewriteCheck) 
 
 
 def check_oracle(rewrite, tflite: Path, required: bool, result: RewriteCheck) -> None:
-    from gpusafe import oracle
+    from gpusafe.runtime import oracle
 
     reason = oracle.unavailable_reason()
     if reason:

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from gpusafe.detect import postprocess
-from gpusafe.verify import compare_boxes
+from gpusafe.check.verify import compare_boxes
+from gpusafe.runtime.detect import postprocess
 
 
 def _one(cx, cy, w, h, label=0, classes=3):

@@ -10,7 +10,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="conversion needs the convert extra")
 pytest.importorskip("litert_torch", reason="conversion needs the convert extra")
 
-from gpusafe.export.verify import compare_detections, match_queries  # noqa: E402
+from gpusafe.check.compare import compare_detections, match_queries  # noqa: E402
 from gpusafe.lint import lint_file  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -47,8 +47,8 @@ def test_convert_writes_model_and_report(converted):
 
 
 def test_cpu_interpreter_matches_pytorch(converted, dfine_dir):
-    from gpusafe.export.litert import run_tflite
     from gpusafe.graphs.dfine import DetectorOutputs, load_dfine
+    from gpusafe.runtime.interpreter import run_tflite
 
     out, _ = converted
     model = DetectorOutputs(load_dfine(weights=dfine_dir))
@@ -70,7 +70,7 @@ def test_converted_model_runs_whole_on_the_gpu(converted):
 
 @pytest.mark.oracle
 def test_the_real_delegate_accepts_the_whole_model(converted, oracle_available):
-    from gpusafe.oracle import compile_gpu
+    from gpusafe.runtime.oracle import compile_gpu
 
     out, _ = converted
     verdict = compile_gpu(out / "model.tflite")
@@ -97,7 +97,7 @@ def test_compare_detections_counts_boundary_swaps():
 def test_passes_are_model_agnostic_on_rt_detr_v2(tmp_path):
     from transformers import RTDetrV2Config, RTDetrV2ForObjectDetection
 
-    from gpusafe.export.pipeline import convert_detector
+    from gpusafe.convert.pipeline import convert_detector
     from gpusafe.graphs.dfine import DetectorOutputs
 
     config = RTDetrV2Config(

@@ -8,13 +8,16 @@ import numpy as np
 import pytest
 import torch
 
+from gpusafe.catalog import specs
 from gpusafe.errors import GpusafeError
+from gpusafe.fx import op_histogram
 from gpusafe.graphs.capture import capture_graph_module
 from gpusafe.graphs.dfine import DetectorOutputs, load_dfine
-from gpusafe.graphs.host import host_params, host_program, run_host
+from gpusafe.graphs.host_program import host_params, host_program
 from gpusafe.graphs.split import run_split, split_at_selection
 from gpusafe.lint import lint_file
-from gpusafe.passes import PassManager, op_histogram
+from gpusafe.passes import PassManager
+from gpusafe.runtime.host import run_host
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +31,7 @@ def split_dir(tmp_path_factory):
 
 def _captured_tiny(x):
     model = DetectorOutputs(load_dfine("tiny", seed=0))
-    graph, _ = PassManager(["drop-asserts", "fold-constants"], x).run(
+    graph, _ = PassManager(specs(["drop-asserts", "fold-constants"]), x).run(
         capture_graph_module(model, x, mark_deformable_attention=True))
     return model, graph
 
@@ -59,7 +62,7 @@ def test_the_per_token_tail_runs_on_the_selected_rows_on_the_host():
         expected = model(*x)
     numpy_host = run_split(split, x, lambda name, m, args: [torch.from_numpy(a) for a in run_host(
         program, [a.numpy() for a in args], params)] if name == "host" else m(*args))
-    from gpusafe.export.verify import compare_detections
+    from gpusafe.check.compare import compare_detections
 
     check = compare_detections([e.numpy() for e in expected], [g.detach().numpy() for g in numpy_host])
     assert check["matched"] == check["queries"] and check["max_abs_error_all"]["logits"] < 1e-4
@@ -96,7 +99,7 @@ def test_split_writes_both_graphs_and_the_host_step(split_dir):
 
 
 def test_the_chain_matches_pytorch(split_dir):
-    from gpusafe.graphs.host import run_chain
+    from gpusafe.runtime.host import run_chain
 
     out, report = split_dir
     assert report["cpu_check"]["matched"] == report["cpu_check"]["queries"] == 30
@@ -106,14 +109,14 @@ def test_the_chain_matches_pytorch(split_dir):
     with torch.no_grad():
         expected = [t.numpy() for t in model(image)]
     got = run_chain(out, manifest, [image.numpy()])  # an image the conversion never saw
-    from gpusafe.export.verify import compare_detections
+    from gpusafe.check.compare import compare_detections
 
     check = compare_detections(expected, got)
     assert check["matched"] + check["boundary_swaps"] == 30 and check["matched"] >= 28, check
 
 
 def test_both_graphs_run_whole_on_the_real_delegate(split_dir, oracle_available):
-    from gpusafe.oracle import compile_many
+    from gpusafe.runtime.oracle import compile_many
 
     out, _ = split_dir
     verdicts = compile_many([out / "graph_a.tflite", out / "graph_b.tflite"])
@@ -131,8 +134,8 @@ def _image(path, width=96, height=64):
 def test_detect_runs_the_chain_and_draws_the_boxes(split_dir, tmp_path):
     from PIL import Image
 
-    from gpusafe.detect import load_image, postprocess
-    from gpusafe.verify import compare_boxes
+    from gpusafe.check.verify import compare_boxes
+    from gpusafe.runtime.detect import load_image, postprocess
 
     out, _ = split_dir
     image = _image(tmp_path / "street.png")
@@ -171,7 +174,7 @@ def test_verify_reports_per_graph_and_end_to_end_agreement(split_dir, tmp_path):
 
 
 def test_verify_on_the_gpu_oracle_reports_fp16_drift_per_graph(split_dir, oracle_available):
-    from gpusafe.verify import verify
+    from gpusafe.check.verify import verify
 
     out, _ = split_dir
     (entry,) = verify(out)["results"]
@@ -179,6 +182,31 @@ def test_verify_on_the_gpu_oracle_reports_fp16_drift_per_graph(split_dir, oracle
     assert rows and all(o["correlation"] > 0.999 for o in rows)
     fp32 = [o for graph in entry["gpu_fp32"]["graphs"].values() for o in graph]
     assert all(o["correlation"] > 0.99999 for o in fp32)
+    # the GPU's fp16 error beside PyTorch's fp16-storage error, per graph output
+    excess = entry["gpu"]["fp16_excess"]
+    assert set(excess) == {"graph_a", "graph_b"}
+    for graph, rows in excess.items():
+        for row, gpu in zip(rows, entry["gpu"]["graphs"][graph], strict=True):
+            assert row["gpu_fp16"] == gpu["max_abs_error"] and row["pytorch_fp16"] > 0
+            assert row["excess"] == pytest.approx(row["gpu_fp16"] / row["pytorch_fp16"])
+
+
+def test_manifest_is_checked_on_read(split_dir, tmp_path):
+    import json
+
+    from gpusafe.errors import GpusafeError
+    from gpusafe.runtime.manifest import load_manifest
+
+    out, _ = split_dir
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert load_manifest(out) == manifest
+    for broken, message in [({**manifest, "schema": "gpusafe.manifest/9"}, "this gpusafe reads"),
+                            ({**manifest, "order": ["graph_a", "graph_c"]}, "order names 'graph_c'"),
+                            ({k: v for k, v in manifest.items() if k != "wiring"}, "field 'wiring' missing"),
+                            ({**manifest, "outputs": [["nowhere", 0]]}, "names no part")]:
+        (tmp_path / "manifest.json").write_text(json.dumps(broken))
+        with pytest.raises(GpusafeError, match=message):
+            load_manifest(tmp_path)
 
 
 @pytest.mark.parametrize("args, message", [
@@ -208,7 +236,7 @@ def _detect_json(out, image, *flags):
 
 
 def test_detect_on_the_gpu_delegate(split_dir, tmp_path, oracle_available):
-    from gpusafe.verify import compare_boxes
+    from gpusafe.check.verify import compare_boxes
 
     out, _ = split_dir
     image = _image(tmp_path / "g.png")
@@ -247,8 +275,8 @@ def test_strict_split_lints_clean_and_matches_pytorch(strict_dir):
 
 
 def test_strict_split_runs_whole_on_the_real_delegate_and_agrees_in_fp32(strict_dir, oracle_available):
-    from gpusafe.oracle import compile_many
-    from gpusafe.verify import verify
+    from gpusafe.check.verify import verify
+    from gpusafe.runtime.oracle import compile_many
 
     out, _ = strict_dir
     verdicts = compile_many([out / "graph_a.tflite", out / "graph_b.tflite"])

@@ -5,10 +5,12 @@ every node within their tolerance under the pass manager's numeric gate."""
 import pytest
 import torch
 
+from gpusafe.catalog import specs
+from gpusafe.fx import op_histogram
 from gpusafe.graphs.capture import capture_graph_module
 from gpusafe.graphs.dfine import DetectorOutputs, load_dfine
 from gpusafe.graphs.marks import deformable_attention_marked
-from gpusafe.passes import PassManager, op_histogram
+from gpusafe.passes import PassManager
 
 OP = "gpusafe.ms_deform_attn.default"
 
@@ -58,7 +60,7 @@ def test_marked_capture_and_rewrite(family):
     assert op_histogram(marked)[OP] == layers
     assert "aten.grid_sampler.default" not in op_histogram(marked)
 
-    gm, report = PassManager(["drop-asserts", "deformable-attention-gather"], inputs).run(marked)
+    gm, report = PassManager(specs(["drop-asserts", "deformable-attention-gather"]), inputs).run(marked)
     assert OP not in op_histogram(gm) and "aten.grid_sampler.default" not in op_histogram(gm)
     assert report.records[-1].changed == layers and report.max_abs_error <= 1e-4
     with torch.no_grad():

@@ -9,7 +9,7 @@ from transformers.utils import ModelOutput
 from gpusafe.errors import GpusafeError
 from gpusafe.graphs.capture import capture_graph_module
 from gpusafe.graphs.outputs import flat_outputs, named_tensors
-from gpusafe.testing.torch_corpus import Lambda
+from tests.corpora.torch_corpus import Lambda
 
 
 @dataclasses.dataclass

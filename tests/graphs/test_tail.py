@@ -2,9 +2,9 @@
 
 import torch
 
+from gpusafe.fx import op_histogram
 from gpusafe.graphs.capture import capture_graph_module
 from gpusafe.graphs.split import run_split, split_at_selection
-from gpusafe.passes import op_histogram
 
 
 class Head(torch.nn.Module):

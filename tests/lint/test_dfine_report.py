@@ -10,7 +10,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="session")
 def naive_dfine(tmp_path_factory):
     pytest.importorskip("litert_torch", reason="converting D-FINE needs the convert extra")
-    from gpusafe.testing.naive_dfine import convert_naive
+    from benchmarks.naive_dfine import convert_naive
 
     return convert_naive("tiny", 320, tmp_path_factory.mktemp("dfine") / "naive_tiny.tflite")
 
@@ -45,7 +45,7 @@ def test_the_fanout_hazard_is_reported(report):
 
 @pytest.mark.oracle
 def test_the_real_delegate_refuses_it_too(naive_dfine, oracle_available):
-    from gpusafe.oracle import compile_gpu
+    from gpusafe.runtime.oracle import compile_gpu
 
     verdict = compile_gpu(naive_dfine)
     assert not verdict.accepted

@@ -11,8 +11,8 @@ from __future__ import annotations
 import pytest
 
 from gpusafe.lint import RULES, lint_file
-from gpusafe.oracle import compile_many
-from gpusafe.testing.lint_corpus import CASES, build_corpus
+from gpusafe.runtime.oracle import compile_many
+from tests.corpora.lint_corpus import CASES, build_corpus
 
 # The torch corpus' names, without importing torch where the convert extra is absent.
 TORCH_NAMES = ["t_argmax", "t_attention_4d", "t_cat", "t_clamp01", "t_clamp_range", "t_conv_relu", "t_cumsum",
@@ -39,7 +39,7 @@ def corpus(tmp_path_factory, oracle_available):
 @pytest.fixture(scope="module")
 def torch_corpus(tmp_path_factory, oracle_available):
     pytest.importorskip("litert_torch", reason="the torch corpus needs the convert extra")
-    from gpusafe.testing.torch_corpus import build_torch_corpus
+    from tests.corpora.torch_corpus import build_torch_corpus
 
     return lint_and_compile(build_torch_corpus(tmp_path_factory.mktemp("torch-corpus")))
 
@@ -50,7 +50,7 @@ def test_corpus_is_large_enough():
 
 def test_torch_names_match_the_torch_corpus():
     pytest.importorskip("torch")
-    from gpusafe.testing.torch_corpus import TORCH_CASES
+    from tests.corpora.torch_corpus import TORCH_CASES
 
     assert sorted(TORCH_CASES) == TORCH_NAMES
 

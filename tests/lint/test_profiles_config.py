@@ -5,8 +5,8 @@ import pytest
 
 from gpusafe.errors import ConfigError
 from gpusafe.lint import RULES, lint_file, load_profile
-from gpusafe.testing.lint_corpus import CASES
 from gpusafe.testing.tflite_builder import GraphBuilder
+from tests.corpora.lint_corpus import CASES
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ from ai_edge_litert import schema_py_generated as schema
 from ai_edge_litert.tools import flatbuffer_utils
 
 from gpusafe.lint import read_model
-from gpusafe.testing.lint_corpus import CASES
 from gpusafe.testing.tflite_builder import GraphBuilder, options
+from tests.corpora.lint_corpus import CASES
 
 
 def save(tmp_path, name):

@@ -2,16 +2,17 @@
 
 import torch
 
+from gpusafe.catalog import specs
 from gpusafe.graphs.capture import capture_graph_module
 from gpusafe.passes import PassManager
 from gpusafe.passes.decisions import record_decisions, replay_decisions
-from gpusafe.testing.torch_corpus import Lambda
+from tests.corpora.torch_corpus import Lambda
 
 
 def _rewritten(fn, x, passes):
     gm = capture_graph_module(Lambda(fn), (x,))
     recorded = record_decisions(gm, (x,))
-    rewritten, _ = PassManager(passes, (x,)).run(gm)
+    rewritten, _ = PassManager(specs(passes), (x,)).run(gm)
     return recorded, replay_decisions(rewritten, (x,), recorded.decisions)
 
 

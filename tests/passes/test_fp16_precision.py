@@ -6,9 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from gpusafe.analysis.fp16_precision import UNIT_ROUNDOFF, fp16_precision_report, relative_error, run_fp16_path
 from gpusafe.graphs.capture import capture_graph_module
-from gpusafe.passes.fp16_precision import UNIT_ROUNDOFF, fp16_precision_report, relative_error, run_fp16_path
-from gpusafe.testing.torch_corpus import Lambda
+from tests.corpora.torch_corpus import Lambda
 
 aten = torch.ops.aten
 NORMAL_AFTER_HALVING = 2.0**-13  # fp16's smallest normal is 2**-14

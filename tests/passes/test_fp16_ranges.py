@@ -2,23 +2,23 @@
 
 import torch
 
+from gpusafe.analysis.fp16_ranges import FP16_MAX, fp16_findings, fp16_report
+from gpusafe.catalog import builtin, specs
 from gpusafe.graphs.capture import capture_graph_module
-from gpusafe.passes import PassManager, load_builtins
-from gpusafe.passes.fp16_ranges import FP16_MAX, fp16_findings, fp16_report
-from gpusafe.testing.torch_corpus import Lambda
+from gpusafe.passes import PassManager
+from tests.corpora.torch_corpus import Lambda
 
-load_builtins()
 NORM, SMALL_NORM = torch.nn.LayerNorm(256), torch.nn.LayerNorm(8)
 
 
 def test_a_layer_norm_whose_variance_overflows_is_found_and_fixed():
     x = (torch.randn(1, 10, 256) * 600,)  # |x| ~ 600: (x - mean)^2 summed over 256 channels >> 65504
     gm = capture_graph_module(Lambda(lambda t: NORM(t) * 2), x)
-    findings, _ = fp16_findings(gm, x)
+    findings, _ = fp16_findings(gm, x, lambda op: builtin().fixes_for(f"fp16-overflow:{op}"))
     (finding,) = findings
     assert (finding.op, finding.kind, finding.fixed_by) == ("aten.layer_norm.default", "reduction", ["layer-norm-fp16"])
     assert finding.magnitude > FP16_MAX and finding.magnitude < 1e10
-    gm, report = PassManager(["layer-norm-fp16"], x).run(gm)
+    gm, report = PassManager(specs(["layer-norm-fp16"]), x).run(gm)
     assert report.max_abs_error <= 1e-5 and fp16_report(gm, x)["clean"]
 
 
@@ -53,7 +53,7 @@ class TwoNorms(torch.nn.Module):
 
 
 def test_convert_fixes_exactly_the_layer_norm_that_overflows(tmp_path):
-    from gpusafe.export.pipeline import convert_module
+    from gpusafe.convert.pipeline import convert_module
 
     report, _ = convert_module(TwoNorms().eval(), (torch.randn(1, 10, 256),), tmp_path, progress=lambda m: None)
     record = next(p for p in report["passes"]["passes"] if p["name"] == "layer-norm-fp16")

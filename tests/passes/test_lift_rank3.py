@@ -8,13 +8,15 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gpusafe.export.leaf_split import split_fanout_leaves
-from gpusafe.export.litert import convert_to_tflite, run_tflite
+from gpusafe.catalog import specs
+from gpusafe.convert.leaf_split import split_fanout_leaves
+from gpusafe.convert.litert import convert_to_tflite
 from gpusafe.graphs.capture import capture_graph_module
 from gpusafe.lint import lint_file
 from gpusafe.passes import PassManager
 from gpusafe.passes.rerank import propagate_shapes, tensor_shape
-from gpusafe.testing.lint_corpus import fanout_3d
+from gpusafe.runtime.interpreter import run_tflite
+from tests.corpora.lint_corpus import fanout_3d
 
 
 class Block(torch.nn.Module):
@@ -43,7 +45,7 @@ def test_lift_rank3_is_exact_and_leaves_no_rank3_fanout_in_the_graph():
     inputs = (torch.randn(2, 6, 16),)
     gm = capture_graph_module(Block().eval(), inputs)
     assert _rank3_fanouts(gm)
-    gm, report = PassManager(["layer-norm-fp16", "lift-rank3"], inputs).run(gm)
+    gm, report = PassManager(specs(["layer-norm-fp16", "lift-rank3"]), inputs).run(gm)
     record = report.records[-1]
     assert record.name == "lift-rank3" and record.changed > 10 and record.max_abs_error == 0
     assert _rank3_fanouts(gm) == []
@@ -57,7 +59,7 @@ def test_lift_rank3_is_exact_for_any_shape(batch, tokens, scale):
     gm = capture_graph_module(Block().eval(), inputs)
     with torch.no_grad():
         expected = gm(*inputs)
-    gm, _ = PassManager(["lift-rank3"], inputs).run(gm)  # the manager checks bit-exactness
+    gm, _ = PassManager(specs(["lift-rank3"]), inputs).run(gm)  # the manager checks bit-exactness
     with torch.no_grad():
         assert all(torch.equal(e, g) for e, g in zip(expected, gm(*inputs), strict=True))
 
@@ -67,7 +69,7 @@ def test_strict_block_converts_without_rank3_fanout(tmp_path):
     torch.manual_seed(0)
     inputs = (torch.randn(1, 6, 16),)
     gm = capture_graph_module(Block().eval(), inputs)
-    gm, _ = PassManager(["layer-norm-fp16", "lift-rank3"], inputs).run(gm)
+    gm, _ = PassManager(specs(["layer-norm-fp16", "lift-rank3"]), inputs).run(gm)
     path = convert_to_tflite(gm, inputs, tmp_path / "block.tflite")
     before = run_tflite(path, [inputs[0].numpy()])
     split_fanout_leaves(path)

@@ -1,22 +1,12 @@
 import pytest
 import torch
 
+from gpusafe.catalog import Catalog, specs
 from gpusafe.errors import GpusafeError
+from gpusafe.fx import aten, calls, max_abs_error
 from gpusafe.graphs.capture import capture_graph_module
-from gpusafe.passes import NumericsError, PassManager, get_pass, load_builtins, register_pass
-from gpusafe.passes.base import GraphPass, aten, calls
-from gpusafe.passes.manager import max_abs_error
-from gpusafe.passes.registry import REGISTRY
-from gpusafe.testing.torch_corpus import Lambda
-
-
-@pytest.fixture
-def scratch_passes():
-    load_builtins()  # first: built-ins registered during the test would be dropped with the scratch ones
-    before = dict(REGISTRY)
-    yield
-    REGISTRY.clear()
-    REGISTRY.update(before)
+from gpusafe.passes import GraphPass, NumericsError, PassManager, graph_pass
+from tests.corpora.torch_corpus import Lambda
 
 
 def graph(fn=lambda x: x * 3 + 1):
@@ -24,8 +14,8 @@ def graph(fn=lambda x: x * 3 + 1):
     return capture_graph_module(Lambda(fn), inputs), inputs
 
 
-def test_a_pass_that_breaks_numerics_is_rejected_by_name(scratch_passes):
-    @register_pass("mul-to-add", targets=["aten.mul.Tensor"], fixes=[])
+def test_a_pass_that_breaks_numerics_is_rejected_by_name():
+    @graph_pass("mul-to-add", targets=["aten.mul.Tensor"], fixes=[])
     class MulToAdd(GraphPass):
         """A wrong rewrite."""
 
@@ -36,13 +26,13 @@ def test_a_pass_that_breaks_numerics_is_rejected_by_name(scratch_passes):
 
     gm, inputs = graph()
     with pytest.raises(NumericsError, match="'mul-to-add' changed the outputs by .* promises to be exact") as info:
-        PassManager(["mul-to-add"], inputs).run(gm)
+        PassManager([MulToAdd], inputs).run(gm)
     restored = info.value.graph_module
     assert any(n.target == aten.mul.Tensor for n in restored.graph.nodes)
 
 
-def test_a_tolerance_is_honoured(scratch_passes):
-    @register_pass("nudge", targets=["aten.add.Tensor"], fixes=[], atol=0.5)
+def test_a_tolerance_is_honoured():
+    @graph_pass("nudge", targets=["aten.add.Tensor"], fixes=[], atol=0.5)
     class Nudge(GraphPass):
         """Adds 0.25 to every add's constant: within 0.5."""
 
@@ -53,21 +43,21 @@ def test_a_tolerance_is_honoured(scratch_passes):
                     self.changed()
 
     gm, inputs = graph()
-    _, report = PassManager(["nudge"], inputs).run(gm)
+    _, report = PassManager([Nudge], inputs).run(gm)
     assert report.records[0].max_abs_error == pytest.approx(0.25)
 
 
-def test_order_constraints_and_fixpoint(scratch_passes):
+def test_fixpoint_and_order():
     calls_seen = []
 
-    @register_pass("second", targets=[], fixes=[], after=["first"])
+    @graph_pass("second", targets=[], fixes=[], after=["first"])
     class Second(GraphPass):
         """Runs after first."""
 
         def rewrite(self, gm):
             calls_seen.append("second")
 
-    @register_pass("first", targets=[], fixes=[], fixpoint=True)
+    @graph_pass("first", targets=[], fixes=[], fixpoint=True)
     class First(GraphPass):
         """Removes one mul by 1 per round, until none is left."""
 
@@ -81,21 +71,28 @@ def test_order_constraints_and_fixpoint(scratch_passes):
                     return
 
     gm, inputs = graph(lambda x: x * 1 * 1 * 2)
-    _, report = PassManager(["second", "first"], inputs).run(gm)
+    with pytest.raises(GpusafeError, match="pass 'second' must run after first"):
+        PassManager([Second, First], inputs)
+    _, report = PassManager([First, Second], inputs).run(gm)
     assert calls_seen == ["first", "first", "first", "second"]
     assert report.records[0].name == "first" and report.records[0].changed == 2 and report.records[0].rounds == 3
 
 
-def test_unknown_pass_and_duplicate_registration(scratch_passes):
+def test_unknown_pass_and_a_name_declared_twice():
     with pytest.raises(GpusafeError, match="unknown pass 'nope'"):
-        get_pass("nope")
-    with pytest.raises(ValueError, match="registered twice"):
-        register_pass("stack-to-cat", targets=[], fixes=[])(type("X", (GraphPass,), {}))
+        specs(["nope"])
+
+    @graph_pass("stack-to-cat", targets=[], fixes=[])
+    class Impostor(GraphPass):
+        """Takes a built-in's name."""
+
+    with pytest.raises(GpusafeError, match="pass 'stack-to-cat' is declared twice: in gpusafe.rewrites.stack_to_cat"):
+        Catalog([Impostor])
 
 
 def test_report_json_and_text():
     gm, inputs = graph(lambda x: torch.stack([x, x]) ** 2)
-    _, report = PassManager(["stack-to-cat", "pow-to-mul"], inputs).run(gm)
+    _, report = PassManager(specs(["stack-to-cat", "pow-to-mul"]), inputs).run(gm)
     data = report.to_json()
     assert [p["name"] for p in data["passes"]] == ["stack-to-cat", "pow-to-mul"]
     assert data["op_histogram_before"]["aten.stack.default"] == 1
@@ -114,9 +111,9 @@ OTHER = torch.tensor([0.0, 1.0, -2.0, 2.0, 0.0, -1.0])  # each row's second valu
 
 
 def _shift_scores(name: str, shift: torch.Tensor, atol: float | None):
-    """Registers a pass adding ``shift`` to the scores the top-k selects on."""
+    """A pass adding ``shift`` to the scores the top-k selects on."""
 
-    @register_pass(name, targets=["aten.amax.default"], fixes=[], atol=atol)
+    @graph_pass(name, targets=["aten.amax.default"], fixes=[], atol=atol)
     class ShiftScores(GraphPass):
         def rewrite(self, gm):
             gm.register_buffer("shift", shift)
@@ -128,17 +125,19 @@ def _shift_scores(name: str, shift: torch.Tensor, atol: float | None):
                 node.replace_all_uses_with(shifted, delete_user_cb=lambda user, new=shifted: user is not new)
                 self.changed()
 
+    return ShiftScores
+
 
 def _tied_rows():
     x = torch.stack([SCORES, OTHER], -1)[None]  # [1, 6, 2]: each row's max is its score
     return capture_graph_module(Lambda(_select_rows), (x,)), (x,)
 
 
-def test_a_near_tie_swap_is_reported_not_rejected(scratch_passes):
-    _shift_scores("nudge", torch.tensor([0, 0, 0, 2e-6, 0, 0]), atol=1e-5)
+def test_a_near_tie_swap_is_reported_not_rejected():
+    nudge = _shift_scores("nudge", torch.tensor([0, 0, 0, 2e-6, 0, 0]), atol=1e-5)
     gm, inputs = _tied_rows()
     before = gm(*inputs)[0]
-    rewritten, report = PassManager(["nudge"], inputs).run(gm)
+    rewritten, report = PassManager([nudge], inputs).run(gm)
     # Run as it is, the nudged graph picks row 3 instead of row 2: the old, unpinned check saw 40.
     assert max_abs_error(before, rewritten(*inputs)[0]) == pytest.approx(40)
     record = report.records[0]
@@ -147,8 +146,8 @@ def test_a_near_tie_swap_is_reported_not_rejected(scratch_passes):
     assert "1 near-tie swap(s)" in report.text()
 
 
-def test_a_selection_that_changes_beyond_its_drift_is_rejected(scratch_passes):
-    @register_pass("smallest-first", targets=["aten.topk.default"], fixes=[])
+def test_a_selection_that_changes_beyond_its_drift_is_rejected():
+    @graph_pass("smallest-first", targets=["aten.topk.default"], fixes=[])
     class SmallestFirst(GraphPass):
         """A wrong top-k rewrite: the smallest k, declared exact."""
 
@@ -159,11 +158,11 @@ def test_a_selection_that_changes_beyond_its_drift_is_rejected(scratch_passes):
 
     gm, inputs = _tied_rows()
     with pytest.raises(NumericsError, match="'smallest-first' changed the selection at topk .* more than the 0"):
-        PassManager(["smallest-first"], inputs).run(gm)
+        PassManager([SmallestFirst], inputs).run(gm)
 
 
-def test_a_pass_moving_only_the_selected_on_values_is_rejected(scratch_passes):
-    _shift_scores("offset", torch.full((6,), 0.5), atol=1e-5)  # the rows chosen stay the same
+def test_a_pass_moving_only_the_selected_on_values_is_rejected():
+    offset = _shift_scores("offset", torch.full((6,), 0.5), atol=1e-5)  # the rows chosen stay the same
     gm, inputs = _tied_rows()
     with pytest.raises(NumericsError, match="'offset' changed the values selected on at topk by 0.5"):
-        PassManager(["offset"], inputs).run(gm)
+        PassManager([offset], inputs).run(gm)

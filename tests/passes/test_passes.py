@@ -5,17 +5,19 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gpusafe.export.litert import convert_to_tflite
+from gpusafe.catalog import builtin, specs
+from gpusafe.convert.litert import convert_to_tflite
+from gpusafe.fx import op_histogram
 from gpusafe.graphs.capture import capture_graph_module
 from gpusafe.lint import lint_file
-from gpusafe.passes import PassManager, default_passes, op_histogram
-from gpusafe.testing.torch_corpus import Lambda
+from gpusafe.passes import PassManager
+from tests.corpora.torch_corpus import Lambda
 
 
 def run(fn, inputs, passes):
     gm = capture_graph_module(Lambda(fn), inputs)
     before = op_histogram(gm)
-    gm, report = PassManager(passes, inputs).run(gm)
+    gm, report = PassManager(specs(passes), inputs).run(gm)
     assert report.max_abs_error <= max(r.atol or 0.0 for r in report.records)
     return gm, before, op_histogram(gm), report
 
@@ -101,7 +103,7 @@ class WithConstants(torch.nn.Module):
 def test_fold_constants_removes_float64_math_and_clamps_sentinels(tmp_path):
     inputs = (torch.randn(1, 8, 4),)
     gm = capture_graph_module(WithConstants(), inputs)
-    gm, report = PassManager(["drop-asserts", "fold-constants"], inputs).run(gm)
+    gm, report = PassManager(specs(["drop-asserts", "fold-constants"]), inputs).run(gm)
     after = op_histogram(gm)
     assert not any(op.startswith(("aten.pow", "aten.sin", "aten.arange", "aten.outer")) for op in after)
     buffers = dict(gm.named_buffers())
@@ -132,7 +134,7 @@ def test_default_pipeline_on_a_small_detector_like_module():
         scores, index = torch.topk(x.sigmoid().amax(-1), 3, dim=1)
         return boxes ** 2, scores, index
 
-    _, _, after, report = run(head, (torch.randn(1, 10, 4),), default_passes("mldrift"))
+    _, _, after, report = run(head, (torch.randn(1, 10, 4),), builtin().pipeline("mldrift"))
     assert report.max_abs_error == 0
     assert not {"aten.stack.default", "aten.topk.default", "aten.pow.Tensor_Scalar"} & set(after)
 

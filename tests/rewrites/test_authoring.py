@@ -5,13 +5,15 @@ import torch
 import torch.nn.functional as F
 from hypothesis import strategies as st
 
+from gpusafe.catalog import Catalog, specs
 from gpusafe.errors import GpusafeError
+from gpusafe.fx import op_histogram
 from gpusafe.graphs.capture import capture_graph_module
-from gpusafe.passes import PassManager, op_histogram
+from gpusafe.passes import PassManager
 from gpusafe.rewrites import rewrite
+from gpusafe.rewrites.strategies import tensors
 from gpusafe.testing import RewriteCheckError, check_rewrite
-from gpusafe.testing.strategies import tensors
-from gpusafe.testing.torch_corpus import Lambda
+from tests.corpora.torch_corpus import Lambda
 
 X = (torch.randn(2, 8),)
 
@@ -31,14 +33,14 @@ def swish_as_silu(x):
 
 def test_a_pattern_rewrite_replaces_its_subgraph():
     gm = capture_graph_module(Lambda(lambda a: swish(a) + 1), X)
-    gm, report = PassManager(["test-swish-pattern"], X).run(gm)
+    gm, report = PassManager(specs([swish_as_silu]), X).run(gm)
     after = op_histogram(gm)
     assert report.records[0].changed == 1 and "aten.sigmoid.default" not in after and "aten.silu.default" in after
 
 
 def test_a_pattern_that_does_not_match_says_where_it_broke():
     gm = capture_graph_module(Lambda(lambda a: a * torch.tanh(a)), X)
-    _, report = PassManager(["test-swish-pattern"], X).run(gm)
+    _, report = PassManager(specs([swish_as_silu]), X).run(gm)
     (reason,) = report.records[0].skipped
     assert reason.startswith("no match: closest at mul, 1 of 2 pattern ops line up")
     assert "needs aten.sigmoid.default where the graph has aten.tanh.default (tanh)" in reason
@@ -46,14 +48,16 @@ def test_a_pattern_that_does_not_match_says_where_it_broke():
 
 def test_a_pattern_whose_last_op_is_absent_says_so():
     gm = capture_graph_module(Lambda(lambda a: a + 1), X)
-    _, report = PassManager(["test-swish-pattern"], X).run(gm)
+    _, report = PassManager(specs([swish_as_silu]), X).run(gm)
     assert list(report.records[0].skipped) == [
         "no match: the graph has no aten.mul.Tensor, the op the pattern ends with"]
 
 
 def test_check_rewrite_passes_a_pattern_rewrite(tmp_path):
     result = check_rewrite(swish_as_silu, max_examples=20, workdir=tmp_path, oracle=False)
-    assert result.examples == 20 and result.lint == {"mldrift": result.lint["mldrift"]}
+    assert result.examples == 20 and "aten.silu.default" in result.ops_after
+    assert "aten.sigmoid.default" in result.ops_before and "aten.sigmoid.default" not in result.ops_after
+    assert list(result.lint) == ["mldrift"] and "no findings" in result.lint["mldrift"]
 
 
 @rewrite("test-naive-softplus", replaces=torch.ops.aten.softplus.default, reference=F.softplus, atol=1e-5,
@@ -82,13 +86,30 @@ def test_a_rewrite_whose_reference_lacks_the_op_is_refused():
 
 
 def test_declarations_are_validated():
-    from gpusafe.passes import load_builtins
-
-    load_builtins()
     with pytest.raises(GpusafeError, match="give exactly one of replaces= .* or pattern="):
         rewrite("test-nothing", reference=torch.relu)
-    with pytest.raises(GpusafeError, match="declared twice"):
-        rewrite("test-swish-pattern", pattern=swish, reference=swish)(swish)
-    with pytest.raises(GpusafeError, match="both replace aten.grid_sampler.default by default in mldrift"):
-        rewrite("test-second-sampler", replaces=torch.ops.aten.grid_sampler.default, reference=F.grid_sample,
-                profiles=("mldrift",))(F.grid_sample)
+    with pytest.raises(GpusafeError, match=r"replaces=aten.cumsum is an overload packet.* e.g. aten.cumsum.default"):
+        rewrite("test-packet", replaces=torch.ops.aten.cumsum, reference=torch.cumsum)
+
+
+def _catalog_refuses(declared, message):
+    with pytest.raises(GpusafeError, match=message):
+        Catalog([declared])
+
+
+def test_the_catalog_validates_declarations_together():
+    twin = rewrite("test-swish-pattern", pattern=swish, reference=swish)(swish)
+    with pytest.raises(GpusafeError, match="'test-swish-pattern' is declared twice: in test_authoring and in"):
+        Catalog([swish_as_silu, twin])
+    relu = torch.ops.aten.relu.default
+
+    def relu_rewrite(name, **declared):
+        return rewrite(name, replaces=relu, reference=torch.relu, **declared)(torch.relu)
+
+    _catalog_refuses(rewrite("test-second-sampler", replaces=torch.ops.aten.grid_sampler.default,
+                             reference=F.grid_sample, profiles=("mldrift",))(F.grid_sample),
+                     "both replace aten.grid_sampler.default by default in mldrift")
+    _catalog_refuses(relu_rewrite("test-typo-profile", profiles=("mldrfit",)), "unknown profile 'mldrfit'")
+    _catalog_refuses(relu_rewrite("test-typo-after", after=["fold-constant"]), "after='fold-constant' names no known")
+    _catalog_refuses(relu_rewrite("test-typo-rule", fixes=["unsuported-op"]), "names no lint rule")
+    _catalog_refuses(relu_rewrite("test-lower-op", fixes=["unsupported-op:gather_nd"]), "op names are upper case")

@@ -12,9 +12,9 @@ from transformers.models.deformable_detr.modeling_deformable_detr import (
 )
 from transformers.models.rt_detr.modeling_rt_detr import MultiScaleDeformableAttention as RTDetrAttention
 
-from gpusafe.passes.manager import max_abs_error
+from gpusafe.fx import max_abs_error
 from gpusafe.rewrites.deformable_attention import DENSE, GATHER, SEPARABLE
-from gpusafe.testing.strategies import UNIT_COORD, coordinates, tensors
+from gpusafe.rewrites.strategies import UNIT_COORD, coordinates, tensors
 
 REWRITES = [GATHER, SEPARABLE, DENSE]
 

@@ -6,12 +6,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gpusafe.export.litert import convert_to_tflite
+from gpusafe.convert.litert import convert_to_tflite
 from gpusafe.lint import lint_file
 from gpusafe.rewrites.grid_sample_dense import grid_sample_dense
 from gpusafe.rewrites.grid_sample_gather import grid_sample_gather
 from gpusafe.rewrites.grid_sample_separable import grid_sample_separable
-from gpusafe.testing.torch_corpus import Lambda
+from tests.corpora.torch_corpus import Lambda
 
 pytestmark = pytest.mark.oracle
 FP16_RTOL = 5e-3  # of the value map's magnitude: fp16 has 11 significant bits, four products summed
@@ -23,7 +23,7 @@ VARIANTS = [(grid_sample_gather, "mldrift"), (grid_sample_separable, "strict"), 
 @pytest.mark.parametrize("rewrite, profile", VARIANTS, ids=[r.name for r, _ in VARIANTS])
 @pytest.mark.parametrize("align_corners", [False, True])
 def test_sampler_runs_on_the_real_gpu_delegate(rewrite, profile, align_corners, tmp_path, oracle_available):
-    from gpusafe.oracle import compile_gpu, run_gpu
+    from gpusafe.runtime.oracle import compile_gpu, run_gpu
 
     generator = torch.Generator().manual_seed(11)
     value = torch.randn(2, 4, 8, 8, generator=generator)
@@ -43,8 +43,8 @@ def test_sampler_runs_on_the_real_gpu_delegate(rewrite, profile, align_corners, 
 def test_deformable_attention_runs_on_the_real_gpu_delegate(profile, name, tmp_path, oracle_available):
     """D-FINE-like layout: 3 levels, points [3, 6, 3], some locations off the maps."""
     from gpusafe.graphs.marks import ms_deform_attn_reference
-    from gpusafe.oracle import compile_gpu, run_gpu
     from gpusafe.rewrites import deformable_attention
+    from gpusafe.runtime.oracle import compile_gpu, run_gpu
 
     rewrite = getattr(deformable_attention, name.upper())
     shapes, points = [8, 8, 4, 4, 2, 2], [3, 6, 3]

@@ -1,8 +1,8 @@
 import torch
 
 from gpusafe.bench import sampling
-from gpusafe.export.litert import convert_to_tflite
-from gpusafe.testing.torch_corpus import Lambda
+from gpusafe.convert.litert import convert_to_tflite
+from tests.corpora.torch_corpus import Lambda
 
 
 def test_mac_counts_follow_the_shapes():

@@ -5,12 +5,14 @@ import numpy as np
 import pytest
 import torch
 
-from gpusafe.export.litert import convert_to_tflite, run_tflite
+from gpusafe.catalog import specs
+from gpusafe.convert.litert import convert_to_tflite
 from gpusafe.graphs.capture import capture_graph_module
 from gpusafe.lint import lint_file
 from gpusafe.passes import PassManager
 from gpusafe.rewrites.tfl_ops import tfl
-from gpusafe.testing.torch_corpus import Lambda
+from gpusafe.runtime.interpreter import run_tflite
+from tests.corpora.torch_corpus import Lambda
 
 
 def _raw_topk(x):
@@ -27,7 +29,7 @@ def converted(tmp_path_factory):
     x = (torch.randn(1, 30, 4, 33),)
     out = tmp_path_factory.mktemp("topk")
     raw = convert_to_tflite(capture_graph_module(Lambda(_raw_topk), x), x, out / "raw.tflite")
-    gm, _ = PassManager(["sort-to-topk"], x).run(capture_graph_module(Lambda(_aten_topk), x))
+    gm, _ = PassManager(specs(["sort-to-topk"]), x).run(capture_graph_module(Lambda(_aten_topk), x))
     return x, raw, convert_to_tflite(gm, x, out / "padded.tflite")
 
 
@@ -38,7 +40,7 @@ def test_lint_flags_a_topk_axis_that_is_not_a_multiple_of_4(converted):
 
 
 def test_padded_topk_is_right_on_the_real_delegate_where_the_raw_one_is_not(converted, oracle_available):
-    from gpusafe import oracle
+    from gpusafe.runtime import oracle
 
     x, raw, padded = converted
     expected = _aten_topk(*x).numpy()

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from hypothesis import strategies as st
 
 from gpusafe.rewrites import rewrite
-from gpusafe.testing.strategies import tensors
+from gpusafe.rewrites.strategies import tensors
 
 
 def unfold(x, kernel_size, dilation, padding, stride):

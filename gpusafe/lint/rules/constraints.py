@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from gpusafe.lint.rules import first_input_at, input_at, rule, runtime_inputs
+from gpusafe.lint.rules.registry import first_input_at, input_at, rule, runtime_inputs
 
 ELEMENTWISE_BINARY = frozenset({"ADD", "SUB", "MUL", "DIV", "MAXIMUM", "MINIMUM", "POW",
                                 "SQUARED_DIFFERENCE", "FLOOR_DIV", "FLOOR_MOD", "ATAN2"})

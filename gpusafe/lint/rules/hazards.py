@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gpusafe.lint.rules import rule
+from gpusafe.lint.rules.registry import rule
 
 
 @rule("fanout-3d", "warning",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gpusafe.lint.rules import rule
+from gpusafe.lint.rules.registry import rule
 
 # What to do about the ops DETR conversions emit most; other ops get the generic advice.
 OP_FIXES = {

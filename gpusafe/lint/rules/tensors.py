@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gpusafe.lint.profiles import FLOATS
-from gpusafe.lint.rules import first_input_at, first_tensor, rule
+from gpusafe.lint.rules.registry import first_input_at, first_tensor, rule
 
 WIDE_TYPES = frozenset({"int64", "float64", "uint64", "complex64", "complex128"})
 

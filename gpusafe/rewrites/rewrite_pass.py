@@ -5,28 +5,65 @@ For an aten-op rewrite: every node calling one of ``replaces`` is offered to the
 node and its reason is counted in the pass report. For a pattern rewrite: the subgraph matcher
 finds the pattern; when it finds none, the pass records the closest partial match and why it
 failed. Matched calls are replaced by the rewrite's function, traced to aten ops.
+
+Its numeric promise, for the pass manager: an approximate aten-op rewrite is checked per op
+(every replaced node re-run on the values that reached it, rewrite against reference, within
+the declared tolerance), and the model's outputs, where errors compound through the layers
+after the op, may then move by ``MODEL_DRIFT`` of their scale; a pattern rewrite promises its
+``atol`` on the outputs; an exact one, bit-identical outputs.
 """
 
 from __future__ import annotations
+
+import functools
 
 import torch
 from torch.fx import Node
 from torch.utils._pytree import tree_map
 
-from gpusafe.passes.base import GraphPass, calls
+from gpusafe.fx import calls, max_abs_error, value_scale
+from gpusafe.passes.base import GraphPass, NumericsError, PassSpec
 from gpusafe.passes.inline import inline_call, replace_node
-from gpusafe.passes.registry import register_pass
-from gpusafe.rewrites.api import NotApplicable
+from gpusafe.rewrites.api import NotApplicable, Rewrite
+
+MODEL_DRIFT = 1e-2  # approximate op rewrites: output drift allowed, relative to max(1, largest |output|)
 
 
 class RewritePass(GraphPass):
-    declaration = None  # the Rewrite, set per generated subclass
+    declaration: Rewrite = None  # set per generated subclass
 
     def __init__(self, only=None):
-        """``only``: node names to rewrite (e.g. the ops the fp16 analysis found); None: all."""
-        super().__init__()
-        self.only = None if only is None else set(only)
-        self.rewritten: list[str] = []  # the replaced nodes, for the pass manager's per-op check
+        super().__init__(only)
+        self.rewritten: list[str] = []  # the replaced nodes, for the per-op check
+
+    @property
+    def _checked_per_op(self) -> bool:
+        return not self.declaration.exact and self.declaration.pattern is None
+
+    def probe_targets(self) -> set:
+        return set(self.declaration.replaces) if self._checked_per_op else set()
+
+    def verify_ops(self, probes: dict) -> tuple[float, float]:
+        """Every replaced node re-run on the values that reached it: rewrite against the recorded
+        reference output, within the declared tolerance."""
+        if not self._checked_per_op:
+            return 0.0, 0.0
+        declared, worst, worst_allowed = self.declaration, 0.0, 0.0
+        for name in self.rewritten:
+            target, args, kwargs, expected = probes[name]
+            arguments = function_args_of_values(declared, target, args, kwargs)
+            with torch.no_grad():
+                got = declared.function(*arguments)
+            error, allowed = max_abs_error(expected, got), declared.tolerance(arguments, expected)
+            if error > allowed:
+                raise NumericsError(f"pass {declared.name!r} changed {name} by {error:.3g} on the sample inputs (it "
+                                    f"promises an error <= {allowed:.3g} per op); the pass was rejected")
+            if error >= worst:
+                worst, worst_allowed = error, allowed
+        return worst, worst_allowed
+
+    def output_tolerance(self, reference) -> float:
+        return MODEL_DRIFT * value_scale(reference) if self._checked_per_op else super().output_tolerance(reference)
 
     def rewrite(self, gm):
         if self.declaration.pattern is not None:
@@ -38,8 +75,7 @@ class RewritePass(GraphPass):
         declared = self.declaration
         for node in calls(gm, *declared.replaces):
             self.matched()
-            if self.only is not None and node.name not in self.only:
-                self.skipped("not one of the nodes this run selected (e.g. no fp16 overflow measured there)")
+            if not self.selected(node):
                 continue
             try:
                 args = _function_args(declared, node)
@@ -52,7 +88,7 @@ class RewritePass(GraphPass):
             self.changed()
 
     def _rewrite_pattern(self, gm):
-        from gpusafe.passes.patterns import explain_no_match, find_matches, pattern_graph
+        from gpusafe.rewrites.patterns import explain_no_match, find_matches, pattern_graph
 
         pattern = pattern_graph(self.declaration)
         matches = find_matches(gm.graph, pattern)
@@ -99,8 +135,10 @@ def function_args_of_values(declared, target, args: tuple, kwargs: dict) -> tupl
     return tuple(match(*args, **kwargs))
 
 
-def register_rewrite_pass(declared) -> None:
+@functools.cache
+def pass_spec(declared: Rewrite) -> PassSpec:
+    """The pass a rewrite becomes (one per declaration)."""
     cls = type(f"RewritePass[{declared.name}]", (RewritePass,), {"declaration": declared, "__doc__": declared.summary})
-    register_pass(declared.name, targets=declared.targets(), fixes=declared.fixes, atol=declared.atol,
-                  after=declared.after, profiles=declared.profiles, rewrite=declared)(cls)
-
+    cls.spec = PassSpec(declared.name, cls, tuple(declared.targets()), declared.fixes, declared.atol, declared.after,
+                        declared.summary, declared.profiles, False, "rewrite", declared.module)
+    return cls.spec

@@ -2,30 +2,20 @@
 
 Preprocessing from the manifest (RGB, square resize to the input size, [0, 1], NCHW), the graphs
 on the LiteRT CPU interpreter (or the GPU delegate, ``gpu=True``) with the host step in numpy
-(``gpusafe.graphs.host.run_chain``), then the detector's usual post-processing: sigmoid scores,
+(``gpusafe.runtime.host.run_chain``), then the detector's usual post-processing: sigmoid scores,
 best class per query, threshold, cxcywh -> xyxy in image pixels, class-wise non-maximum
 suppression. Boxes can be drawn on the image (Pillow).
 """
 
 from __future__ import annotations
 
-import json
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from gpusafe.errors import GpusafeError
-
-
-def load_manifest(out_dir: str | Path) -> dict:
-    path = Path(out_dir) / "manifest.json"
-    if not path.is_file():
-        raise GpusafeError(f"{out_dir}: no manifest.json (write one with gpusafe convert dfine ... --out {out_dir})")
-    try:
-        return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise GpusafeError(f"{path}: not a gpusafe manifest ({e})") from None
+from gpusafe.runtime.manifest import load_manifest
 
 
 def _pillow():
@@ -102,8 +92,8 @@ def detect(out_dir: str | Path, image_path: str | Path, *, threshold: float = 0.
     """Detections of the converted model in ``out_dir`` on one image; ``gpu`` runs the graphs on
     the GPU delegate (LiteRT's CompiledModel, fp16 kernels; ``fp32``: its fp32 kernels) instead of
     the CPU interpreter."""
-    from gpusafe import oracle
-    from gpusafe.graphs.host import run_chain
+    from gpusafe.runtime import oracle
+    from gpusafe.runtime.host import run_chain
 
     manifest = load_manifest(out_dir)
     size = manifest["input"]["shape"][-1]

@@ -5,23 +5,27 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.fx import GraphModule
 
-from gpusafe.export.leaf_split import split_fanout_leaves
-from gpusafe.export.litert import convert_to_tflite, run_tflite
-from gpusafe.export.verify import compare_detections
+from gpusafe.analysis.fp16_precision import fp16_precision_report
+from gpusafe.analysis.fp16_ranges import fp16_report
+from gpusafe.catalog import Catalog, builtin
+from gpusafe.check.compare import compare_detections
+from gpusafe.convert.leaf_split import split_fanout_leaves
+from gpusafe.convert.litert import convert_to_tflite
 from gpusafe.graphs.capture import capture_graph_module
 from gpusafe.graphs.marks import MS_DEFORM_ATTN
 from gpusafe.lint import lint_file
 from gpusafe.lint.profiles import get_profile
-from gpusafe.passes import PassManager, PassReport, default_passes, get_pass
-from gpusafe.passes.fp16_precision import fp16_precision_report
-from gpusafe.passes.fp16_ranges import fp16_report
+from gpusafe.passes import PassManager, PassReport
+from gpusafe.runtime.interpreter import run_tflite
+from gpusafe.runtime.manifest import detector_manifest
 
 REPORT_SCHEMA = "gpusafe.convert/1"
 
@@ -44,15 +48,15 @@ def compare_outputs(reference: list, candidate: list) -> dict:
     return {"outputs": len(errors), "max_abs_error": errors}
 
 
-def fp16_fixes(findings: list[dict], exclude=()) -> dict[str, dict]:
-    """pass name -> {"only": nodes} for the fixes of the fp16 findings, each on its own nodes
-    (passes already in the run, e.g. chosen with --rewrite, rewrite everything they match)."""
-    options: dict[str, dict] = {}
+def fp16_fixes(findings: list[dict], exclude=()) -> dict[str, list[str]]:
+    """pass name -> the nodes it may change, for the fixes of the fp16 findings, each on its own
+    nodes (passes already in the run, e.g. chosen with --rewrite, rewrite everything they match)."""
+    only: dict[str, list[str]] = {}
     for finding in findings:
         for name in finding["fixed_by"][:1]:
             if name not in exclude:
-                options.setdefault(name, {"only": []})["only"].append(finding["node"])
-    return options
+                only.setdefault(name, []).append(finding["node"])
+    return only
 
 
 @dataclass
@@ -67,11 +71,12 @@ class ConvertedGraph:
     chosen: list[str]
     timings: dict
     leaf_splits: int = 0  # rank-3 tensors the .tflite leaf split gave one reader each
+    rewrites: list[str] = field(default_factory=list)  # the rewrites among the passes run
 
     def summary(self) -> dict:
         lint = self.lint
         return {
-            "rewrites": [name for name in self.chosen if get_pass(name).rewrite is not None],
+            "rewrites": self.rewrites,
             "tflite": {"path": str(self.tflite), "bytes": self.tflite.stat().st_size, "ops": lint.op_count},
             "timings": {k: round(v, 2) for k, v in self.timings.items()},
             "passes": self.passes.to_json(),
@@ -83,18 +88,19 @@ class ConvertedGraph:
 
 
 def rewrite_and_convert(graph: GraphModule, sample: tuple, path: Path, passes: list[str], *, profile: str,
-                        progress) -> ConvertedGraph:
+                        catalog: Catalog, progress) -> ConvertedGraph:
     """fp16 analysis -> passes (plus the fixes of what overflows) -> fp16 analysis -> litert-torch
     -> lint, for one captured graph and its sample inputs."""
     timings = {}
     start = time.perf_counter()
-    fp16_before = fp16_report(graph, sample)
-    options = fp16_fixes(fp16_before["findings"], exclude=passes)
-    chosen = list(passes) + [name for name in options if name not in passes]
-    graph, pass_report = PassManager(chosen, sample, progress=progress, options=options).run(graph)
+    fixes_for = partial(_fp16_fixes_for, catalog)
+    fp16_before = fp16_report(graph, sample, fixes_for)
+    only = fp16_fixes(fp16_before["findings"], exclude=passes)
+    chosen = catalog.with_extra(passes, list(only))
+    graph, pass_report = PassManager(catalog.resolve(chosen), sample, progress=progress, only=only).run(graph)
     timings["passes_s"] = time.perf_counter() - start
     progress("fp16 range and precision analysis on the sample input")
-    fp16 = {"before_passes": fp16_before["findings"], **fp16_report(graph, sample),
+    fp16 = {"before_passes": fp16_before["findings"], **fp16_report(graph, sample, fixes_for),
             "precision": fp16_precision_report(graph, sample, top=5)}
     start = time.perf_counter()
     progress(f"converting {path.name} with litert-torch (minutes for a full-size model)")
@@ -105,13 +111,19 @@ def rewrite_and_convert(graph: GraphModule, sample: tuple, path: Path, passes: l
         leaves = split_fanout_leaves(tflite)
         progress(f"3-D fan-out leaf split: {leaves} rank-3 tensor(s) given one reader each")
     progress(f"linting {path.name} for the {profile} profile")
-    return ConvertedGraph(graph, pass_report, fp16, tflite, lint_file(tflite, profile), chosen, timings, leaves)
+    return ConvertedGraph(graph, pass_report, fp16, tflite, lint_file(tflite, profile), chosen, timings, leaves,
+                          [name for name in chosen if catalog.get(name).kind == "rewrite"])
 
 
-def capture_for(model: torch.nn.Module, sample: tuple, passes: list[str], progress) -> tuple[GraphModule, float]:
+def _fp16_fixes_for(catalog: Catalog, op: str) -> list[str]:
+    return catalog.fixes_for(f"fp16-overflow:{op}")
+
+
+def capture_for(model: torch.nn.Module, sample: tuple, passes: list[str], catalog: Catalog,
+                progress) -> tuple[GraphModule, float]:
     """Capture, marking deformable attention when a rewrite in ``passes`` replaces it."""
     start = time.perf_counter()
-    marks = any(MS_DEFORM_ATTN in getattr(get_pass(name).rewrite, "replaces", ()) for name in passes)
+    marks = any(str(MS_DEFORM_ATTN) in catalog.get(name).targets for name in passes)
     progress(f"capturing with torch.export ({' + '.join('x'.join(map(str, s.shape)) for s in sample)})")
     graph = capture_graph_module(model, sample, mark_deformable_attention=marks)
     return graph, time.perf_counter() - start
@@ -124,8 +136,8 @@ def reference_outputs(model: torch.nn.Module, sample: tuple) -> list[np.ndarray]
 
 
 def convert_module(model: torch.nn.Module, sample: tuple, out_dir: str | Path, *, profile: str = "mldrift",
-                   passes=None, choose=(), description: dict | None = None, compare=compare_outputs,
-                   progress=None) -> tuple[dict, PassReport]:
+                   passes=None, choose=(), catalog: Catalog | None = None, description: dict | None = None,
+                   compare=compare_outputs, progress=None) -> tuple[dict, PassReport]:
     """capture -> passes -> litert-torch -> CPU check -> lint for any module; writes
     OUT/model.tflite and OUT/report.json. ``passes`` replaces the profile's default pipeline;
     ``choose`` names rewrites to run instead of the default ones for the same op
@@ -133,9 +145,11 @@ def convert_module(model: torch.nn.Module, sample: tuple, out_dir: str | Path, *
     progress = progress or Progress()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    chosen = list(passes) if passes else default_passes(profile, choose)
-    graph, capture_s = capture_for(model, sample, chosen, progress)
-    part = rewrite_and_convert(graph, sample, out_dir / "model.tflite", chosen, profile=profile, progress=progress)
+    catalog = catalog or builtin()
+    chosen = list(passes) if passes else catalog.pipeline(profile, choose)
+    graph, capture_s = capture_for(model, sample, chosen, catalog, progress)
+    part = rewrite_and_convert(graph, sample, out_dir / "model.tflite", chosen, profile=profile, catalog=catalog,
+                               progress=progress)
     progress("checking the .tflite on the LiteRT CPU interpreter")
     check = compare(reference_outputs(model, sample), run_tflite(part.tflite, [s.numpy() for s in sample]))
     summary = part.summary()
@@ -147,31 +161,10 @@ def convert_module(model: torch.nn.Module, sample: tuple, out_dir: str | Path, *
     return report, part.passes
 
 
-MANIFEST_SCHEMA = "gpusafe.manifest/1"
-
-
-def detector_manifest(size: int, description: dict | None, labels: dict | None, **layout) -> dict:
-    """What ``gpusafe detect`` and ``verify`` need: the input and its preprocessing, the graphs
-    and how their inputs are wired (``order``, ``graphs``, ``host``, ``wiring``, ``outputs``),
-    the output layout, the labels and the model's description (to rebuild it for ``verify``)."""
-    return {
-        "schema": MANIFEST_SCHEMA,
-        "model": description or {},
-        "input": {"shape": [1, 3, size, size], "dtype": "float32", "range": [0.0, 1.0], "layout": "NCHW",
-                  "preprocessing": "RGB, resized to the input size, scaled to [0, 1]; no mean/std normalisation"},
-        **{key: value for key, value in layout.items() if key not in ("wiring", "outputs")},
-        "wiring": {name: [list(source) for source in sources] for name, sources in layout["wiring"].items()},
-        "outputs": [list(source) for source in layout["outputs"]],
-        "output_names": ["logits", "boxes"],
-        "boxes": "cxcywh, normalised to [0, 1]",
-        "labels": {str(k): v for k, v in (labels or {}).items()},
-    }
-
-
 def convert_detector(model: torch.nn.Module, size: int, out_dir: str | Path, *, seed: int = 0,
                      labels: dict | None = None, **options) -> tuple[dict, PassReport]:
     """:func:`convert_module` for a detector whose forward(pixels [1, 3, size, size] in [0, 1])
-    returns (logits, boxes); the CPU check matches queries (see ``gpusafe.export.verify``).
+    returns (logits, boxes); the CPU check matches queries (see ``gpusafe.check.compare``).
     Also writes OUT/manifest.json for ``gpusafe detect`` and ``verify``."""
     sample = (torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(seed)),)
     report, passes = convert_module(model, sample, out_dir, compare=compare_detections, **options)

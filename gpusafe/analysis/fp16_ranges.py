@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch.fx import GraphModule, Interpreter
 
-from gpusafe.passes.manager import target_name
+from gpusafe.fx import target_name
 
 FP16_MAX = 65504.0
 aten = torch.ops.aten
@@ -86,14 +86,13 @@ class _Recorder(Interpreter):
         return value
 
 
-def fixes_for(op: str) -> list[str]:
-    from gpusafe.passes.registry import REGISTRY
-
-    return [spec.name for spec in REGISTRY.values() if f"fp16-overflow:{op}" in spec.fixes]
+def _no_fix(op: str) -> list[str]:
+    return []
 
 
-def fp16_findings(gm: GraphModule, sample_inputs: tuple) -> tuple[list[Fp16Finding], list[dict]]:
-    """(ops that would overflow in fp16, the ten largest magnitudes seen) on ``sample_inputs``."""
+def fp16_findings(gm: GraphModule, sample_inputs: tuple, fixes_for=_no_fix) -> tuple[list[Fp16Finding], list[dict]]:
+    """(ops that would overflow in fp16, the ten largest magnitudes seen) on ``sample_inputs``;
+    ``fixes_for(op)`` names the passes that fix an op's overflow (the catalog knows them)."""
     recorder = _Recorder(gm)
     with torch.no_grad():
         recorder.run(*sample_inputs)
@@ -108,7 +107,7 @@ def fp16_findings(gm: GraphModule, sample_inputs: tuple) -> tuple[list[Fp16Findi
     return findings, largest
 
 
-def fp16_report(gm: GraphModule, sample_inputs: tuple) -> dict:
-    findings, largest = fp16_findings(gm, sample_inputs)
+def fp16_report(gm: GraphModule, sample_inputs: tuple, fixes_for=_no_fix) -> dict:
+    findings, largest = fp16_findings(gm, sample_inputs, fixes_for)
     return {"limit": FP16_MAX, "clean": not findings, "findings": [asdict(f) for f in findings],
             "largest": largest}

@@ -102,7 +102,7 @@ def _classify(path: str, returncode: int, stdout: str, stderr: str) -> OracleVer
 
 def compile_gpu(path: str | Path, timeout: float = 120.0) -> OracleVerdict:
     """Compile ``path`` GPU-only in a child process and report the delegate's verdict."""
-    cmd = [sys.executable, "-m", "gpusafe.oracle", str(path)]
+    cmd = [sys.executable, "-m", "gpusafe.runtime.oracle", str(path)]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=environment())
     except subprocess.TimeoutExpired:
@@ -129,8 +129,8 @@ def run_gpu(path: str | Path, inputs, timeout: float = 300.0, repeats: int = 1, 
     with tempfile.TemporaryDirectory() as tmp:
         source, result = Path(tmp) / "inputs.npz", Path(tmp) / "outputs.npz"
         np.savez(source, *[np.asarray(x, dtype=np.float32) for x in inputs])
-        cmd = [sys.executable, "-m", "gpusafe.oracle", str(path), "--run", str(source), str(result), str(repeats),
-               "fp32" if fp32 else "fp16"]
+        cmd = [sys.executable, "-m", "gpusafe.runtime.oracle", str(path), "--run", str(source), str(result),
+               str(repeats), "fp32" if fp32 else "fp16"]
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=environment())
         except subprocess.TimeoutExpired:

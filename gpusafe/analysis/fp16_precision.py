@@ -4,7 +4,7 @@ A GPU delegate in fp16 stores every tensor and weight in fp16: each value carrie
 rounding error of up to u = 2**-11 (4.9e-4). Most ops pass that error on unchanged; some grow it:
 a subtraction of near-equal values (x - mean(x) when |mean| >> std), exp of a large logit, a
 division by a small value, a long chain of such steps. The fp16 range analysis
-(:mod:`gpusafe.passes.fp16_ranges`) finds what overflows; this one finds what loses precision.
+(:mod:`gpusafe.analysis.fp16_ranges`) finds what overflows; this one finds what loses precision.
 
 It interprets the graph twice in lockstep (torch.fx Interpreter): the fp32 values, and an fp16
 path in which every placeholder, weight and float result is rounded to fp16 (fp16 storage between
@@ -22,7 +22,7 @@ import torch
 from torch.fx import GraphModule, Interpreter
 from torch.fx.node import map_arg
 
-from gpusafe.passes.manager import target_name
+from gpusafe.fx import target_name
 
 UNIT_ROUNDOFF = 2.0**-11
 

@@ -1,4 +1,4 @@
-"""Convert a (rewritten) graph module with litert-torch and run .tflite files on the CPU interpreter."""
+"""Run .tflite files on the LiteRT CPU interpreter (no torch), quietly."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from gpusafe.errors import GpusafeError
-from gpusafe.oracle import signature_position
+from gpusafe.runtime.oracle import signature_position
 
 
 @contextlib.contextmanager
@@ -33,21 +33,6 @@ def quiet_native():
             os.dup2(saved[1], 2)
             for fd in saved:
                 os.close(fd)
-
-
-def convert_to_tflite(module, sample_inputs: tuple, out: str | Path, verbose: bool = False) -> Path:
-    import litert_torch
-
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    context = contextlib.nullcontext() if verbose else quiet_native()
-    try:
-        with context:
-            litert_torch.convert(module, tuple(sample_inputs)).export(str(out))
-    except Exception as e:  # the converter raises many types; the first line names the failing op
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise GpusafeError(f"litert-torch could not convert the graph: {first}") from None
-    return out
 
 
 def run_tflite(path: str | Path, inputs: list[np.ndarray]) -> list[np.ndarray]:

@@ -14,19 +14,18 @@ import functools
 from torch.fx import Graph, Node
 from torch.fx.passes.utils.matcher_utils import InternalMatch, SubgraphMatcher
 
-from gpusafe.passes.manager import target_name
+from gpusafe.fx import target_name
 
 
 @functools.cache
 def pattern_graph(declared) -> Graph:
     from hypothesis import find, settings
 
-    from gpusafe.graphs.capture import capture_graph_module
+    from gpusafe.graphs.capture import FunctionModule, capture_graph_module
     from gpusafe.passes.drop_asserts import DropAsserts
-    from gpusafe.testing.torch_corpus import Lambda
 
     example = find(declared.inputs, lambda _: True, settings=settings(database=None))
-    gm = capture_graph_module(Lambda(declared.pattern), tuple(example))
+    gm = capture_graph_module(FunctionModule(declared.pattern), tuple(example))
     DropAsserts()(gm)
     gm.graph.eliminate_dead_code()
     return gm.graph

@@ -19,20 +19,20 @@ from pathlib import Path
 import torch
 from safetensors.numpy import save_file
 
-from gpusafe.export.pipeline import (
+from gpusafe.catalog import WHOLE_GRAPH, Catalog, builtin
+from gpusafe.check.compare import compare_detections
+from gpusafe.convert.pipeline import (
     REPORT_SCHEMA,
     Progress,
     capture_for,
-    detector_manifest,
     reference_outputs,
     rewrite_and_convert,
 )
-from gpusafe.export.verify import compare_detections
-from gpusafe.graphs.host import host_params, host_program, run_chain
+from gpusafe.graphs.host_program import host_params, host_program
 from gpusafe.graphs.split import run_split, split_at_selection
-from gpusafe.passes import PassManager, default_passes
-
-WHOLE_GRAPH = ["drop-asserts", "fold-constants", "cse"]  # before the split: they need the whole graph
+from gpusafe.passes import PassManager
+from gpusafe.runtime.host import run_chain
+from gpusafe.runtime.manifest import detector_manifest
 
 
 def _part_inputs(split, sample) -> dict[str, tuple]:
@@ -48,22 +48,24 @@ def _part_inputs(split, sample) -> dict[str, tuple]:
 
 
 def convert_split_detector(model: torch.nn.Module, size: int, out_dir: str | Path, *, seed: int = 0,
-                           profile: str = "mldrift", choose=(), description: dict | None = None,
-                           labels: dict | None = None, progress=None) -> dict:
+                           profile: str = "mldrift", choose=(), catalog: Catalog | None = None,
+                           description: dict | None = None, labels: dict | None = None, progress=None) -> dict:
     progress = progress or Progress()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     sample = (torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(seed)),)
-    passes = [name for name in default_passes(profile, choose) if name not in WHOLE_GRAPH]
-    graph, capture_s = capture_for(model, sample, passes, progress)
+    catalog = catalog or builtin()
+    passes = [name for name in catalog.pipeline(profile, choose) if name not in WHOLE_GRAPH]
+    graph, capture_s = capture_for(model, sample, passes, catalog, progress)
     start = time.perf_counter()
-    graph, whole = PassManager(WHOLE_GRAPH, sample, progress=progress).run(graph)
+    graph, whole = PassManager(catalog.resolve(WHOLE_GRAPH), sample, progress=progress).run(graph)
     progress("splitting at the query selection")
     split = split_at_selection(graph)
     inputs = _part_inputs(split, sample)
     split_s = time.perf_counter() - start
     parts = {name: rewrite_and_convert(getattr(split, name), inputs[name], out_dir / f"{name}.tflite", passes,
-                                       profile=profile, progress=progress) for name in ("graph_a", "graph_b")}
+                                       profile=profile, catalog=catalog, progress=progress)
+             for name in ("graph_a", "graph_b")}
     (out_dir / "host.json").write_text(json.dumps(host_program(split.host), indent=1))
     params = host_params(split.host)
     if params:

@@ -8,14 +8,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-
-class Lambda(torch.nn.Module):
-    def __init__(self, fn: Callable):
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, *args):
-        return self.fn(*args)
+from gpusafe.graphs.capture import FunctionModule as Lambda
 
 
 def _x(*shape):

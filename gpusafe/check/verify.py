@@ -8,7 +8,7 @@ manifest's description (preset and seed, or the weights directory), against the 
   is recomputed in torch for this), each output's max |error| and correlation against PyTorch:
   the conversion error of that graph alone (for a one-graph model, after matching its queries:
   the selection inside may order them differently);
-* end to end: matched queries (``gpusafe.export.verify.compare_detections``) and detections after
+* end to end: matched queries (``gpusafe.check.compare.compare_detections``) and detections after
   post-processing: for every PyTorch detection, the IoU of the converted model's best detection of
   the same class (class agreement, IoU >= 0.99 counts) and how far its corners moved;
 * ``pytorch_fp16``: the end-to-end figures of PyTorch's own split chain with every tensor of its
@@ -17,7 +17,9 @@ manifest's description (preset and seed, or the weights directory), against the 
 * on the GPU oracle, where it runs (ML Drift through software Vulkan): the per-graph and
   end-to-end figures again with the delegate's fp16 kernels (as phones run them: the drift the
   GPU's precision adds) and with its fp32 kernels (``gpu_fp32``: the delegate's own arithmetic,
-  without fp16 rounding). Where encoder scores are near-ties, fp16 picks other tokens and the
+  without fp16 rounding); and ``gpu.fp16_excess``, per graph output, the GPU's fp16 error over
+  PyTorch's fp16-storage error on the same inputs: where the GPU loses more than fp16 storage
+  explains. Where encoder scores are near-ties, fp16 picks other tokens and the
   fp16 end-to-end figures fall while every graph stays within fp16 precision: read the per-graph
   rows, the fp32 ones and ``pytorch_fp16`` first.
 """
@@ -29,10 +31,11 @@ from pathlib import Path
 
 import numpy as np
 
-from gpusafe.detect import load_image, load_manifest, postprocess
+from gpusafe.check.compare import match_queries
 from gpusafe.errors import GpusafeError
-from gpusafe.export.litert import run_tflite
-from gpusafe.export.verify import match_queries
+from gpusafe.runtime.detect import load_image, postprocess
+from gpusafe.runtime.interpreter import run_tflite
+from gpusafe.runtime.manifest import load_manifest
 
 
 def iou(a, b) -> float:
@@ -59,10 +62,16 @@ def compare_boxes(reference: list[dict], candidate: list[dict]) -> dict:
 def graph_errors(out_dir: Path, manifest: dict, parts: dict, run=run_tflite) -> dict:
     """Per graph and output: max |error| and correlation of the .tflite (run by ``run``: the CPU
     interpreter, or the GPU oracle) against PyTorch, both on the inputs PyTorch gives that graph."""
+    converted = {name: run(out_dir / manifest["graphs"][name], inputs) for name, (inputs, _) in parts.items()}
+    return output_errors(manifest, parts, converted)
+
+
+def output_errors(manifest: dict, parts: dict, candidates: dict) -> dict:
+    """Per graph and output: max |error| and correlation of ``candidates[graph]`` against PyTorch's
+    outputs of that graph (``parts[graph][1]``)."""
     result = {}
-    for name, (inputs, outputs) in parts.items():
-        rows = []
-        converted = run(out_dir / manifest["graphs"][name], inputs)
+    for name, (_, outputs) in parts.items():
+        rows, converted = [], candidates[name]
         if manifest["order"] == ["model"]:  # the query selection is inside: rows may come out permuted
             order = match_queries(outputs, converted)
             converted = [c[:, order] for c in converted]
@@ -74,43 +83,57 @@ def graph_errors(out_dir: Path, manifest: dict, parts: dict, run=run_tflite) -> 
     return result
 
 
+def fp16_excess(gpu: dict, pytorch_fp16: dict) -> dict:
+    """Per graph output: the GPU's fp16 error against PyTorch's own fp16-storage error, both on
+    PyTorch's fp32 inputs of that graph: ``excess`` >> 1 is where the GPU's fp16 loses more than
+    fp16 storage explains (its fp16 arithmetic, or a kernel), the graph to look into first."""
+    rows = {}
+    for name, outputs in gpu.items():
+        rows[name] = [{"gpu_fp16": g["max_abs_error"], "pytorch_fp16": p["max_abs_error"],
+                       "excess": g["max_abs_error"] / max(p["max_abs_error"], 1e-12)}
+                      for g, p in zip(outputs, pytorch_fp16[name], strict=True)]
+    return rows
+
+
 def _torch_graph(manifest: dict, model, pixels):
     """The model captured with the whole-graph passes, split the way the conversion split it (the
     graph itself for a one-graph model). Shapes are static, so one capture serves every image."""
     import torch
 
-    from gpusafe.export.split import WHOLE_GRAPH
+    from gpusafe.catalog import WHOLE_GRAPH, specs
     from gpusafe.graphs.capture import capture_graph_module
     from gpusafe.graphs.split import split_at_selection
     from gpusafe.passes import PassManager
 
     sample = (torch.from_numpy(pixels),)
     graph = capture_graph_module(model, sample, mark_deformable_attention=True)
-    graph, _ = PassManager(WHOLE_GRAPH, sample, check_numerics=False).run(graph)
+    graph, _ = PassManager(specs(WHOLE_GRAPH), sample, check_numerics=False).run(graph)
     return graph if manifest["order"] == ["model"] else split_at_selection(graph)
 
 
-def _torch_runs(manifest: dict, graph, pixels, reference: list) -> tuple[dict[str, tuple[list, list]], list]:
+def _torch_runs(manifest: dict, graph, pixels, reference: list) -> tuple[dict, list, dict]:
     """Each graph's (inputs, outputs) in PyTorch (``graph`` from :func:`_torch_graph`;
-    ``reference``: the model's outputs on ``pixels``); and the model's outputs with those graphs on
-    the fp16 path (:mod:`gpusafe.passes.fp16_precision`: every tensor rounded to fp16 between ops,
+    ``reference``: the model's outputs on ``pixels``); the model's outputs with those graphs on
+    the fp16 path (:mod:`gpusafe.analysis.fp16_precision`: every tensor rounded to fp16 between ops,
     the host step in fp32): what fp16 storage alone does to this model, the baseline for the GPU's
-    fp16 figures."""
+    fp16 figures; and each graph's outputs on the fp16 path from PyTorch's fp32 inputs of it."""
     import torch
 
+    from gpusafe.analysis.fp16_precision import run_fp16_path
     from gpusafe.graphs.split import run_split
-    from gpusafe.passes.fp16_precision import run_fp16_path
 
     sample = (torch.from_numpy(pixels),)
     if manifest["order"] == ["model"]:
-        return {"model": ([pixels], reference)}, [t.numpy() for t in run_fp16_path(graph, sample)[1]]
-    outputs = {}
+        in_fp16 = [t.numpy() for t in run_fp16_path(graph, sample)[1]]
+        return {"model": ([pixels], reference)}, in_fp16, {"model": in_fp16}
+    outputs, per_graph_fp16 = {}, {}
 
     def record(name, module, args):
         with torch.no_grad():
             result = module(*args)
         if name != "host":
             outputs[name] = ([a.numpy() for a in args], [t.numpy() for t in result])
+            per_graph_fp16[name] = [t.numpy() for t in run_fp16_path(module, tuple(args))[1]]
         return result
 
     def fp16(name, module, args):
@@ -120,7 +143,7 @@ def _torch_runs(manifest: dict, graph, pixels, reference: list) -> tuple[dict[st
         return run_fp16_path(module, tuple(args))[1]
 
     run_split(graph, sample, record)
-    return outputs, [t.numpy() for t in run_split(graph, sample, fp16)]
+    return outputs, [t.numpy() for t in run_split(graph, sample, fp16)], per_graph_fp16
 
 
 def rebuild_model(manifest: dict):
@@ -153,7 +176,7 @@ FP16_TOLERANCES = {"atol_logits": 0.05, "atol_boxes": 0.01}  # a query matches w
 def _end_to_end(reference: list, detections: list[dict], outputs: list, post, **tolerances) -> dict:
     """``outputs`` against the PyTorch ``reference``: matched queries, and the PyTorch
     ``detections`` found among those that ``post`` (the post-processing) makes of ``outputs``."""
-    from gpusafe.export.verify import compare_detections
+    from gpusafe.check.compare import compare_detections
 
     return {"queries": compare_detections(reference, outputs, **tolerances),
             "detections": compare_boxes(detections, post(*outputs))}
@@ -163,8 +186,8 @@ def verify(out_dir: str | Path, images=(), *, threshold: float = 0.5, iou_thresh
            gpu: bool = True) -> dict:
     import torch
 
-    from gpusafe import oracle
-    from gpusafe.graphs.host import run_chain
+    from gpusafe.runtime import oracle
+    from gpusafe.runtime.host import run_chain
 
     manifest = load_manifest(out_dir)
     model = rebuild_model(manifest)
@@ -179,7 +202,7 @@ def verify(out_dir: str | Path, images=(), *, threshold: float = 0.5, iou_thresh
         post = partial(postprocess, width=width, height=height, threshold=threshold, iou=iou_threshold,
                        labels=labels)
         detections = post(*reference)
-        parts, in_fp16 = _torch_runs(manifest, graph, pixels, reference)
+        parts, in_fp16, per_graph_fp16 = _torch_runs(manifest, graph, pixels, reference)
         candidate = run_chain(out_dir, manifest, [pixels])
         entry = {"image": name, "graphs": graph_errors(Path(out_dir), manifest, parts),
                  **_end_to_end(reference, detections, candidate, post),
@@ -189,6 +212,9 @@ def verify(out_dir: str | Path, images=(), *, threshold: float = 0.5, iou_thresh
             on_gpu = run_chain(out_dir, manifest, [pixels], run_gpu)
             entry[key] = {"graphs": graph_errors(Path(out_dir), manifest, parts, run_gpu),
                           **_end_to_end(reference, detections, on_gpu, post, **FP16_TOLERANCES)}
+        if "gpu" in entry:
+            entry["gpu"]["fp16_excess"] = fp16_excess(entry["gpu"]["graphs"],
+                                                      output_errors(manifest, parts, per_graph_fp16))
         results.append(entry)
     return {"schema": "gpusafe.verify/1", "out": str(out_dir), "threshold": threshold,
             "gpu": f"not run: {gpu_reason}" if gpu_reason else GPU_RUNS,

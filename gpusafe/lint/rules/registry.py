@@ -1,0 +1,61 @@
+"""The lint rule registry and the helpers rules share.
+
+A rule is a generator function registered with :func:`rule`; it yields ``(op, message)``
+pairs, or ``(op, message, fix)`` where the fix depends on the op. The registry carries its id, default
+severity, one-line summary and the gpusafe rewrite or pass that fixes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from gpusafe.lint.model import Operator, Subgraph
+from gpusafe.lint.profiles import Profile
+
+SEVERITIES = ("error", "warning", "info")
+Check = Callable[[Subgraph, Profile], Iterator[tuple]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    severity: str  # default; profiles and config files may override it
+    summary: str
+    fix: str
+    check: Check
+    whole_model: bool = False  # a hit makes the delegate refuse the whole model (dynamic shapes)
+
+
+RULES: dict[str, Rule] = {}
+
+
+def rule(id: str, severity: str, summary: str, fix: str, whole_model: bool = False):
+    def register(fn: Check) -> Check:
+        if id in RULES:
+            raise ValueError(f"lint rule {id!r} is registered twice")
+        RULES[id] = Rule(id, severity, summary, fix, fn, whole_model)
+        return fn
+    return register
+
+
+def runtime_inputs(sg: Subgraph, op: Operator):
+    return [t for t in sg.op_inputs(op) if not t.is_constant]
+
+
+def input_at(sg: Subgraph, op: Operator, position: int):
+    return sg.tensor(op.inputs[position]) if position < len(op.inputs) else None
+
+
+def first_tensor(sg: Subgraph, op: Operator, predicate):
+    """The first of the op's inputs and outputs that matches ``predicate``, or None."""
+    return next((t for t in sg.op_inputs(op) + sg.op_outputs(op) if predicate(t)), None)
+
+
+def first_input_at(sg: Subgraph, op: Operator, positions, predicate):
+    """(position, tensor) of the first input at ``positions`` that matches ``predicate``, or None."""
+    for position in positions:
+        t = input_at(sg, op, position)
+        if t is not None and predicate(t):
+            return position, t
+    return None
