@@ -172,7 +172,7 @@ def cmd_convert(args) -> int:
     from gpusafe.convert.pipeline import convert_detector
 
     catalog = catalogs.load(args.plugin)
-    options = dict(profile=args.profile, choose=_chosen_rewrites(args, catalog), catalog=catalog)
+    options = dict(profile=args.profile, choose=_chosen_rewrites(args, catalog), catalog=catalog, mark=not args.no_mark)
     if args.family == "module":
         converted = _convert_user_module(args, options)
         if isinstance(converted, int):
@@ -198,6 +198,8 @@ def cmd_convert(args) -> int:
     print(f"wrote {report['tflite']['path']} ({report['tflite']['bytes'] / 1e6:.1f} MB, {report['tflite']['ops']} ops) "
           f"and {args.out}/report.json")
     print(passes.text())
+    if report["marking"]["note"]:
+        print(f"  deformable attention: {report['marking']['note']}")
     if "queries" in cpu:
         worst = cpu["max_abs_error_matched"]
         print(f"  CPU interpreter vs PyTorch: {cpu['matched']} of {cpu['queries']} queries match (logits max |err| "
@@ -219,6 +221,8 @@ def _convert_split(args, model, description, labels, options, size=None) -> int:
         print(json.dumps(report, indent=2))
         return EXIT_OK
     print(f"wrote {args.out}/graph_a.tflite, graph_b.tflite, host.json, manifest.json and report.json")
+    if report["marking"]["note"]:
+        print(f"  deformable attention: {report['marking']['note']}")
     for name, part in report["graphs"].items():
         print(f"  {name}: {part['tflite']['ops']} ops, {part['tflite']['bytes'] / 1e6:.1f} MB; "
               f"lint: {part['lint']['summary']}; {_fp16_line(part['fp16'])}")
@@ -358,6 +362,13 @@ def cmd_rules(args) -> int:
     return EXIT_OK
 
 
+def _fail_on(value: str) -> str:
+    kind, _, count = value.partition(":")
+    if value in ("error", "warning", "fallback") or (kind == "partitions" and count.isdigit()):
+        return value
+    raise argparse.ArgumentTypeError(f"{value!r}: expected error, warning, fallback or partitions:N")
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # usage errors: one line, exit 2
         self.print_usage(sys.stderr)
@@ -378,8 +389,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="target delegate (default: mldrift, or the config file's profile)")
     lint.add_argument("--config", metavar="FILE", help="TOML file that adds, drops or overrides rules")
     lint.add_argument("--json", action="store_true", help="print the gpusafe.lint/1 JSON report")
-    lint.add_argument("--fail-on", choices=["error", "warning"], default="error",
-                      help="lowest severity that makes the exit code 1 (default: error)")
+    lint.add_argument("--fail-on", type=_fail_on, default="error", metavar="error|warning|fallback|partitions:N",
+                      help="what makes the exit code 1: a finding at or above that severity (default: error), "
+                           "'fallback' (any op off the GPU), or 'partitions:N' (more than N GPU partitions)")
     lint.add_argument("--all", action="store_true", help="list every finding, not the first --max-rows")
     lint.add_argument("--max-rows", type=int, default=40, help=argparse.SUPPRESS)
     lint.add_argument("--max-bytes", type=int, default=2**31, metavar="N",
@@ -427,6 +439,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="split a detector at the query selection into graph_a.tflite, a numpy host step "
                               "(host.json) and graph_b.tflite, with manifest.json (dfine, or a module taking one "
                               "square image and returning logits and boxes)")
+    convert.add_argument("--no-mark", action="store_true",
+                         help="capture without marking deformable attention: its grid_samples go through the "
+                              "grid-sample rewrites (marking is automatic, and falls back to this when it fails)")
     convert.add_argument("--out", required=True, metavar="DIR",
                          help="writes DIR/model.tflite (or the split files) and DIR/report.json")
     convert.add_argument("--json", action="store_true", help="print report.json instead of the summary")

@@ -41,6 +41,18 @@ def test_fail_on_warning(models):
     assert run("lint", models["fanout_3d_two_consumers"], "--fail-on", "warning").returncode == 1
 
 
+def test_fail_on_fallback_and_partitions(models):
+    mixed = models["mixed_partitions"]  # two GPU partitions around a CPU op
+    partitions = json.loads(run("lint", mixed, "--json").stdout)["results"][0]["partition"]
+    assert partitions["gpu_partitions"] == 2
+    assert run("lint", models["add_4d"], "--fail-on", "fallback").returncode == 0
+    assert run("lint", mixed, "--fail-on", "fallback").returncode == 1
+    assert run("lint", mixed, "--fail-on", "partitions:2").returncode == 0
+    assert run("lint", mixed, "--fail-on", "partitions:1").returncode == 1
+    bad = run("lint", mixed, "--fail-on", "partitions:x")
+    assert bad.returncode == 2 and "expected error, warning, fallback or partitions:N" in bad.stderr
+
+
 def test_json_output(models):
     proc = run("lint", models["mixed_partitions"], models["add_4d"], "--json")
     data = json.loads(proc.stdout)

@@ -7,10 +7,14 @@ fan-outs back: it lowers every batched matmul to a rank-3 BATCH_MATMUL, folds re
 moves reshapes across unary and broadcasting ops. So the split runs on the flatbuffer, where
 nothing folds it again. For a rank-3 tensor T with readers r1..rk (a graph output counts as one):
 
-    T -> RESHAPE -> T4 [1, *shape]  (T's only reader; rank 4 may fan out)
-    T4 -> RESHAPE -> T_i [shape]    (one leaf per reader; a graph output gets its own leaf)
+    T -> RESHAPE -> T4 [1, *shape]                 (T's only reader; rank 4 may fan out)
+    T4 -> MUL(1) -> C_i -> RESHAPE -> T_i [shape]  (one leaf per reader; a graph output gets its own)
 
-Exact (reshapes move no value); k + 1 RESHAPE ops per split tensor, each a copy at most.
+Exact (x * 1 == x, NaN and -0 included; reshapes move no value); k + 1 RESHAPE and k MUL ops per
+split tensor. The MUL gives each leaf a buffer of its own: LiteRT's CPU runtime lets a RESHAPE
+share its input's buffer and an op write in place into a single-reader input, so with RESHAPE
+leaves alone one reader's in-place write reached the shared T4 under the others (a strict
+one-graph D-FINE computed out-of-range GATHER_ND indices; right with every tensor preserved).
 """
 
 from __future__ import annotations
@@ -21,26 +25,29 @@ import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 from ai_edge_litert.tools import flatbuffer_utils
 
-RESHAPE = schema.BuiltinOperator.RESHAPE
+RESHAPE, MUL = schema.BuiltinOperator.RESHAPE, schema.BuiltinOperator.MUL
+ONES = {schema.TensorType.FLOAT32: np.float32, schema.TensorType.FLOAT16: np.float16,
+        schema.TensorType.INT32: np.int32, schema.TensorType.INT64: np.int64}
 
 
-def _reshape_opcode(model) -> int:
+def _opcode(model, builtin: int) -> int:
     for index, code in enumerate(model.operatorCodes):
-        if max(code.builtinCode, code.deprecatedBuiltinCode) == RESHAPE:
+        if max(code.builtinCode, code.deprecatedBuiltinCode) == builtin:
             return index
     code = schema.OperatorCodeT()
-    code.builtinCode = code.deprecatedBuiltinCode = RESHAPE
+    code.builtinCode = code.deprecatedBuiltinCode = builtin
     code.version = 1
     model.operatorCodes.append(code)
     return len(model.operatorCodes) - 1
 
 
 class _Subgraph:
-    """Adds tensors and RESHAPE ops to one subgraph of a ModelT."""
+    """Adds tensors, constants and RESHAPE / MUL ops to one subgraph of a ModelT."""
 
-    def __init__(self, model, sg, opcode: int):
-        self.model, self.sg, self.opcode = model, sg, opcode
-        self.shape_tensors: dict[tuple, int] = {}
+    def __init__(self, model, sg):
+        self.model, self.sg = model, sg
+        self.reshape_code, self.mul_code = _opcode(model, RESHAPE), _opcode(model, MUL)
+        self.constants: dict[tuple, int] = {}
 
     def tensor(self, like: int, shape, suffix: str) -> int:
         source = self.sg.tensors[like]
@@ -51,27 +58,41 @@ class _Subgraph:
         self.sg.tensors.append(t)
         return len(self.sg.tensors) - 1
 
-    def shape_tensor(self, shape: tuple) -> int:
-        if shape not in self.shape_tensors:
+    def constant(self, values, tensor_type: int, shape: tuple) -> int:
+        key = (tuple(np.ravel(values).tolist()), tensor_type, shape)
+        if key not in self.constants:
             buffer = schema.BufferT()
-            buffer.data = np.frombuffer(np.array(shape, dtype=np.int32).tobytes(), dtype=np.uint8)
+            buffer.data = np.frombuffer(np.asarray(values).tobytes(), dtype=np.uint8)
             self.model.buffers.append(buffer)
             t = schema.TensorT()
-            t.name, t.type, t.buffer = f"gpusafe/leaf_shape_{len(self.shape_tensors)}".encode(), \
-                schema.TensorType.INT32, len(self.model.buffers) - 1
-            t.shape, t.hasRank = np.array([len(shape)], dtype=np.int32), True
+            t.name = f"gpusafe/leaf_constant_{len(self.constants)}".encode()
+            t.type, t.buffer = tensor_type, len(self.model.buffers) - 1
+            t.shape, t.hasRank = np.array(shape, dtype=np.int32), True
             self.sg.tensors.append(t)
-            self.shape_tensors[shape] = len(self.sg.tensors) - 1
-        return self.shape_tensors[shape]
+            self.constants[key] = len(self.sg.tensors) - 1
+        return self.constants[key]
+
+    def _op(self, code: int, inputs, output: int):
+        op = schema.OperatorT()
+        op.opcodeIndex = code
+        op.inputs = np.array(inputs, dtype=np.int32)
+        op.outputs = np.array([output], dtype=np.int32)
+        return op
 
     def reshape(self, source: int, target: int, shape: tuple):
-        op = schema.OperatorT()
-        op.opcodeIndex = self.opcode
-        op.inputs = np.array([source, self.shape_tensor(shape)], dtype=np.int32)
-        op.outputs = np.array([target], dtype=np.int32)
+        shape_tensor = self.constant(np.array(shape, dtype=np.int32), schema.TensorType.INT32, (len(shape),))
+        op = self._op(self.reshape_code, [source, shape_tensor], target)
         op.builtinOptionsType = schema.BuiltinOptions.ReshapeOptions
         op.builtinOptions = schema.ReshapeOptionsT()
         op.builtinOptions.newShape = list(shape)
+        return op
+
+    def copy(self, source: int, target: int):
+        """target = source * 1: exact, and a buffer of its own (a RESHAPE may share its input's)."""
+        kind = self.sg.tensors[source].type
+        op = self._op(self.mul_code, [source, self.constant(np.ones((), ONES[kind]), kind, ())], target)
+        op.builtinOptionsType = schema.BuiltinOptions.MulOptions
+        op.builtinOptions = schema.MulOptionsT()
         return op
 
 
@@ -93,12 +114,12 @@ def _fanouts(model, sg) -> dict[int, list[int]]:
             and len(ops) + (t in outputs) >= 2}
 
 
-def _split_subgraph(model, sg_index: int, opcode: int) -> int:
+def _split_subgraph(model, sg_index: int) -> int:
     sg = model.subgraphs[sg_index]
     fanouts = _fanouts(model, sg)
     if not fanouts:
         return 0
-    edit = _Subgraph(model, sg, opcode)
+    edit = _Subgraph(model, sg)
     producers = {int(t): i for i, op in enumerate(sg.operators) for t in op.outputs}
     outputs = {int(o) for o in sg.outputs}
     inserts: dict[int, list] = {}  # op index after which to insert (-1: before the first op)
@@ -107,14 +128,16 @@ def _split_subgraph(model, sg_index: int, opcode: int) -> int:
         lifted = edit.tensor(t, (1, *shape), "/gpusafe_rank4")
         ops = [edit.reshape(t, lifted, (1, *shape))]
         for n, reader in enumerate(readers):
+            own = edit.tensor(t, (1, *shape), f"/gpusafe_copy{n}")
             leaf = edit.tensor(t, shape, f"/gpusafe_leaf{n}")
-            ops.append(edit.reshape(lifted, leaf, shape))
+            ops += [edit.copy(lifted, own), edit.reshape(own, leaf, shape)]
             op = sg.operators[reader]
             op.inputs = np.array([leaf if int(i) == t else int(i) for i in op.inputs], dtype=np.int32)
         if t in outputs:
+            own = edit.tensor(t, (1, *shape), "/gpusafe_copy_out")
             leaf = edit.tensor(t, shape, "")
             sg.tensors[t].name = (sg.tensors[t].name or b"") + b"/gpusafe_source"
-            ops.append(edit.reshape(lifted, leaf, shape))
+            ops += [edit.copy(lifted, own), edit.reshape(own, leaf, shape)]
             _rename_output(model, sg_index, t, leaf)
         inserts.setdefault(producers.get(t, -1), []).extend(ops)
     operators = list(inserts.get(-1, []))
@@ -138,8 +161,7 @@ def _rename_output(model, sg_index: int, old: int, new: int) -> None:
 def split_fanout_leaves(path: str | Path) -> int:
     """Rewrite ``path`` in place so no rank-3 tensor has two readers; returns how many were split."""
     model = flatbuffer_utils.read_model(str(path))
-    opcode = _reshape_opcode(model)
-    split = sum(_split_subgraph(model, i, opcode) for i in range(len(model.subgraphs)))
+    split = sum(_split_subgraph(model, i) for i in range(len(model.subgraphs)))
     if split:
         flatbuffer_utils.write_model(model, str(path))
     return split

@@ -19,6 +19,7 @@ from gpusafe.catalog import Catalog, builtin
 from gpusafe.check.compare import compare_detections
 from gpusafe.convert.leaf_split import split_fanout_leaves
 from gpusafe.convert.litert import convert_to_tflite
+from gpusafe.errors import GpusafeError
 from gpusafe.graphs.capture import capture_graph_module
 from gpusafe.graphs.marks import MS_DEFORM_ATTN
 from gpusafe.lint import lint_file
@@ -108,25 +109,54 @@ def rewrite_and_convert(graph: GraphModule, sample: tuple, path: Path, passes: l
     timings["convert_s"] = time.perf_counter() - start
     leaves = 0
     if get_profile(profile).severity_of("fanout-3d", "warning") == "error":
-        leaves = split_fanout_leaves(tflite)
+        leaves = _checked_leaf_split(tflite, [s.numpy() for s in sample])
         progress(f"3-D fan-out leaf split: {leaves} rank-3 tensor(s) given one reader each")
     progress(f"linting {path.name} for the {profile} profile")
     return ConvertedGraph(graph, pass_report, fp16, tflite, lint_file(tflite, profile), chosen, timings, leaves,
                           [name for name in chosen if catalog.get(name).kind == "rewrite"])
 
 
+def _checked_leaf_split(tflite: Path, inputs: list) -> int:
+    """The .tflite leaf split, checked: the edited file must compute, on the LiteRT CPU interpreter
+    with its default memory planning, exactly what the unedited one did on the sample inputs."""
+    before = run_tflite(tflite, inputs)
+    leaves = split_fanout_leaves(tflite)
+    if leaves:
+        after = run_tflite(tflite, inputs)
+        changed = [i for i, (a, b) in enumerate(zip(before, after, strict=True))
+                   if not np.array_equal(a, b, equal_nan=a.dtype.kind == "f")]
+        if changed:
+            raise GpusafeError(f"{tflite.name}: the 3-D fan-out leaf split changed output(s) {changed} on the sample "
+                               "input, which it must never do (a gpusafe bug: please report it with this model)")
+    return leaves
+
+
 def _fp16_fixes_for(catalog: Catalog, op: str) -> list[str]:
     return catalog.fixes_for(f"fp16-overflow:{op}")
 
 
-def capture_for(model: torch.nn.Module, sample: tuple, passes: list[str], catalog: Catalog,
-                progress) -> tuple[GraphModule, float]:
-    """Capture, marking deformable attention when a rewrite in ``passes`` replaces it."""
+def capture_for(model: torch.nn.Module, sample: tuple, passes: list[str], catalog: Catalog, progress,
+                mark: bool = True) -> tuple[GraphModule, float, dict]:
+    """Capture, marking deformable attention when a rewrite in ``passes`` replaces it (and ``mark``).
+    Where marking fails, the model is captured unmarked (its grid_samples then go through the
+    grid-sample rewrites) and the third value, the report's ``marking``, says why."""
     start = time.perf_counter()
-    marks = any(str(MS_DEFORM_ATTN) in catalog.get(name).targets for name in passes)
+    wanted = mark and any(str(MS_DEFORM_ATTN) in catalog.get(name).targets for name in passes)
     progress(f"capturing with torch.export ({' + '.join('x'.join(map(str, s.shape)) for s in sample)})")
-    graph = capture_graph_module(model, sample, mark_deformable_attention=marks)
-    return graph, time.perf_counter() - start
+    note = None if mark else "not requested (--no-mark)"
+    try:
+        graph = capture_graph_module(model, sample, mark_deformable_attention=wanted)
+    except GpusafeError as e:
+        if not wanted:
+            raise
+        note = f"marking deformable attention failed ({e}); captured unmarked, sampled by the grid-sample rewrites"
+        progress(note)
+        graph = capture_graph_module(model, sample, mark_deformable_attention=False)
+    marked = sum(1 for n in graph.graph.nodes if n.op == "call_function" and n.target == MS_DEFORM_ATTN)
+    if wanted and not marked and note is None:
+        note = "no deformable attention of a recognised layout (docs/passes.md): its grid_samples, if any, " \
+               "go through the grid-sample rewrites"
+    return graph, time.perf_counter() - start, {"requested": wanted, "marked": marked, "note": note}
 
 
 def reference_outputs(model: torch.nn.Module, sample: tuple) -> list[np.ndarray]:
@@ -137,7 +167,7 @@ def reference_outputs(model: torch.nn.Module, sample: tuple) -> list[np.ndarray]
 
 def convert_module(model: torch.nn.Module, sample: tuple, out_dir: str | Path, *, profile: str = "mldrift",
                    passes=None, choose=(), catalog: Catalog | None = None, description: dict | None = None,
-                   compare=compare_outputs, progress=None) -> tuple[dict, PassReport]:
+                   compare=compare_outputs, progress=None, mark: bool = True) -> tuple[dict, PassReport]:
     """capture -> passes -> litert-torch -> CPU check -> lint for any module; writes
     OUT/model.tflite and OUT/report.json. ``passes`` replaces the profile's default pipeline;
     ``choose`` names rewrites to run instead of the default ones for the same op
@@ -147,7 +177,7 @@ def convert_module(model: torch.nn.Module, sample: tuple, out_dir: str | Path, *
     out_dir.mkdir(parents=True, exist_ok=True)
     catalog = catalog or builtin()
     chosen = list(passes) if passes else catalog.pipeline(profile, choose)
-    graph, capture_s = capture_for(model, sample, chosen, catalog, progress)
+    graph, capture_s, marking = capture_for(model, sample, chosen, catalog, progress, mark)
     part = rewrite_and_convert(graph, sample, out_dir / "model.tflite", chosen, profile=profile, catalog=catalog,
                                progress=progress)
     progress("checking the .tflite on the LiteRT CPU interpreter")
@@ -156,7 +186,7 @@ def convert_module(model: torch.nn.Module, sample: tuple, out_dir: str | Path, *
     summary["timings"] = {"capture_s": round(capture_s, 2), **summary["timings"]}
     report = {"schema": REPORT_SCHEMA, "model": description or {},
               "inputs": [{"shape": list(s.shape), "dtype": str(s.dtype).removeprefix("torch.")} for s in sample],
-              **summary, "cpu_check": check}
+              "marking": marking, **summary, "cpu_check": check}
     (out_dir / "report.json").write_text(json.dumps(report, indent=2))
     return report, part.passes
 

@@ -49,14 +49,15 @@ def _part_inputs(split, sample) -> dict[str, tuple]:
 
 def convert_split_detector(model: torch.nn.Module, size: int, out_dir: str | Path, *, seed: int = 0,
                            profile: str = "mldrift", choose=(), catalog: Catalog | None = None,
-                           description: dict | None = None, labels: dict | None = None, progress=None) -> dict:
+                           description: dict | None = None, labels: dict | None = None, progress=None,
+                           mark: bool = True) -> dict:
     progress = progress or Progress()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     sample = (torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(seed)),)
     catalog = catalog or builtin()
     passes = [name for name in catalog.pipeline(profile, choose) if name not in WHOLE_GRAPH]
-    graph, capture_s = capture_for(model, sample, passes, catalog, progress)
+    graph, capture_s, marking = capture_for(model, sample, passes, catalog, progress, mark)
     start = time.perf_counter()
     graph, whole = PassManager(catalog.resolve(WHOLE_GRAPH), sample, progress=progress).run(graph)
     progress("splitting at the query selection")
@@ -78,6 +79,7 @@ def convert_split_detector(model: torch.nn.Module, size: int, out_dir: str | Pat
     progress("checking the chain (A and B on the LiteRT CPU interpreter, host in numpy) against PyTorch")
     check = compare_detections(reference_outputs(model, sample), run_chain(out_dir, manifest, [sample[0].numpy()]))
     report = {"schema": REPORT_SCHEMA, "model": description or {}, "split": True, "profile": profile,
+              "marking": marking,
               "input": manifest["input"], "timings": {"capture_s": round(capture_s, 2), "split_s": round(split_s, 2)},
               "whole_graph_passes": whole.to_json(), "host_ops": [op["op"] for op in json.loads(
                   (out_dir / "host.json").read_text())["ops"]],

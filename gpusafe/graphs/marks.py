@@ -7,8 +7,10 @@ custom op, ``gpusafe::ms_deform_attn`` (layout below), which the ``deformable-at
 rewrites replace. Nothing is patched at class or module level, and everything is restored after
 capture. Recognised:
 
-* modules holding an ``ms_deformable_attn_core`` function (D-FINE, DEIMv2), for
-  ``decoder_method == "default"`` (bilinear);
+* modules holding an ``ms_deformable_attn_core`` function (D-FINE, DEIMv2: transformers' one
+  value tensor [B, S, H, C], or the original D-FINE code's tuple of per-level [B, H, C, h*w]
+  tensors), for bilinear sampling (``method="default"``, passed or bound with
+  ``functools.partial``; ``"discrete"`` is left to the generic passes);
 * ``MultiScaleDeformableAttention`` modules with the original Deformable DETR signature
   (RT-DETR, Deformable DETR).
 
@@ -68,10 +70,16 @@ def _flat_shapes(shapes) -> list[int]:
 
 
 def _dfine_core(original):
-    def core(value, value_spatial_shapes, sampling_locations, attention_weights, num_points_list, method="default"):
-        if method != "default":  # "discrete" sampling is not bilinear: leave it to the generic passes
+    bound = getattr(original, "keywords", None) or {}  # functools.partial(core, method=...) binds the method
+
+    def core(value, value_spatial_shapes, sampling_locations, attention_weights, num_points_list, method=None):
+        chosen = method or bound.get("method", "default")
+        if chosen != "default":  # "discrete" sampling is not bilinear: leave it to the generic passes
+            extra = {} if method is None else {"method": method}
             return original(value, value_spatial_shapes, sampling_locations, attention_weights, num_points_list,
-                            method)
+                            **extra)
+        if isinstance(value, tuple | list):  # the original D-FINE code's per-level [B, H, C, h*w] tensors
+            value = torch.cat(list(value), -1).permute(0, 3, 1, 2)
         batch, queries, heads, points, _ = sampling_locations.shape
         return ms_deform_attn(value, sampling_locations.reshape(batch, queries, heads, points * 2), attention_weights,
                               _flat_shapes(value_spatial_shapes), list(num_points_list))

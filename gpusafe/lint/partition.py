@@ -65,27 +65,28 @@ class PartitionSummary:
 
 
 def partition_subgraph(sg: Subgraph, supported: set[int]) -> list[Partition]:
-    """Group ``sg``'s ops into alternating GPU/CPU partitions (``supported``: GPU op indices)."""
-    remaining = [op.index for op in sg.operators]
-    done: set[int] = set()
-    groups: list[Partition] = []
-    on_gpu = bool(remaining) and remaining[0] in supported
-    while remaining:
-        group: list[int] = []
-        for index in remaining:
-            if (index in supported) != on_gpu:
-                continue
-            # Only earlier producers count: a corrupt forward reference cannot stall the loop.
-            deps = (sg.producers.get(t) for t in sg.operators[index].inputs if t >= 0)
-            if all(d is None or d >= index or d in done for d in deps):
-                group.append(index)
-                done.add(index)
-        if group:
-            groups.append(Partition(sg.index, on_gpu, tuple(group)))
-            taken = set(group)
-            remaining = [i for i in remaining if i not in taken]
-        on_gpu = not on_gpu
-    return groups
+    """Group ``sg``'s ops into alternating GPU/CPU partitions (``supported``: GPU op indices), as
+    the delegate's greedy partitioner does: sweeps alternate between GPU and CPU ops, starting with
+    the first op's kind, and a sweep takes, in order, every op of its kind whose producers are done.
+
+    So an op lands in the first sweep of its kind no earlier than its producers' sweeps; computed
+    in one pass over the ops in order (O(ops + inputs)), where repeating the sweeps costs
+    O(ops^2) on chains that alternate. Only earlier producers count: a corrupt forward reference
+    cannot reorder anything."""
+    if not sg.operators:
+        return []
+    first = sg.operators[0].index in supported
+    sweep: dict[int, int] = {}
+    rounds: dict[int, list[int]] = {}
+    for op in sg.operators:
+        index, gpu = op.index, op.index in supported
+        deps = (sg.producers.get(t) for t in op.inputs if t >= 0)
+        r = max((sweep[d] for d in deps if d is not None and d < index), default=0)
+        if (r % 2 == 0) != (gpu == first):  # sweep r takes the first op's kind when r is even
+            r += 1
+        sweep[index] = r
+        rounds.setdefault(r, []).append(index)
+    return [Partition(sg.index, (r % 2 == 0) == first, tuple(ops)) for r, ops in sorted(rounds.items())]
 
 
 def summarize(subgraphs, unsupported: dict[int, set[int]], aborted: bool) -> PartitionSummary:

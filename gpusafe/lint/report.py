@@ -43,6 +43,12 @@ class LintReport:
         return self.count("error") == 0
 
     def fails(self, fail_on: str) -> bool:
+        """Whether ``--fail-on`` trips: ``error``/``warning`` (a finding at or above that severity),
+        ``fallback`` (any op off the GPU), ``partitions:N`` (more than N GPU partitions)."""
+        if fail_on == "fallback":
+            return not self.partition.fully_delegated
+        if fail_on.startswith("partitions:"):
+            return self.partition.gpu_partitions > int(fail_on.split(":", 1)[1])
         limit = SEVERITY_ORDER[fail_on]
         return any(SEVERITY_ORDER[f.severity] <= limit for f in self.findings)
 

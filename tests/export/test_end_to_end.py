@@ -126,3 +126,16 @@ def test_verify_rebuilds_a_weights_directory_model_and_agrees(converted):
     assert all(o["max_abs_error"] < 1e-3 and o["correlation"] > 0.9999 for o in entry["graphs"]["model"])
     assert entry["detections"]["same_class_iou_0.99"] == entry["detections"]["reference"]
     assert entry["pytorch_fp16"]["detections"]["reference"] == entry["detections"]["reference"]  # one graph too
+
+
+def test_a_strict_one_graph_dfine_converts_and_matches_pytorch(tmp_path):
+    """No --split: the leaf split runs on a graph with GATHER_ND index normalisation, which its
+    first version corrupted on the CPU interpreter (a traceback, out-of-range indices)."""
+    proc = subprocess.run([sys.executable, "-m", "gpusafe", "convert", "dfine", "--preset", "tiny", "--size", "128",
+                           "--profile", "strict", "--out", str(tmp_path), "--json"],
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout)
+    assert report["leaf_splits"] > 0 and report["lint"]["profile"] == "strict"
+    check = report["cpu_check"]
+    assert check["matched"] == check["queries"] == 30

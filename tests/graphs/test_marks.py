@@ -76,3 +76,89 @@ def test_marking_is_undone_after_capture():
         assert count == len(attention) == 2
         assert all(m.ms_deformable_attn_core is not b for m, b in zip(attention, before, strict=True))
     assert [m.ms_deformable_attn_core for m in attention] == before
+
+
+def _per_level_core(value, spatial_shapes, sampling_locations, attention_weights, points_per_level, method="default"):
+    """Deformable attention over per-level values [B, H, C, h*w] (the original D-FINE code's layout):
+    grid_sample per level, weighted sum; ``discrete`` rounds to the nearest pixel instead."""
+    batch, heads, channels, _ = value[0].shape
+    _, queries, _, _, _ = sampling_locations.shape
+    grids = (2 * sampling_locations - 1).permute(0, 2, 1, 3, 4).flatten(0, 1).split(points_per_level, dim=-2)
+    mode = "bilinear" if method == "default" else "nearest"
+    sampled = [torch.nn.functional.grid_sample(level.reshape(batch * heads, channels, h, w), grid, mode=mode,
+                                               padding_mode="zeros", align_corners=False)
+               for level, (h, w), grid in zip(value, spatial_shapes, grids, strict=True)]
+    weights = attention_weights.permute(0, 2, 1, 3).reshape(batch * heads, 1, queries, -1)
+    out = (torch.cat(sampled, -1) * weights).sum(-1)  # [B*H, C, Q]
+    return out.reshape(batch, heads * channels, queries).permute(0, 2, 1)
+
+
+class PerLevelAttention(torch.nn.Module):
+    """An attention layer holding its core as ``functools.partial(core, method=...)``."""
+
+    SHAPES = [(6, 6), (3, 3)]
+
+    def __init__(self, method="default"):
+        super().__init__()
+        import functools
+
+        self.points = [3, 2]
+        self.ms_deformable_attn_core = functools.partial(_per_level_core, method=method)
+
+    def forward(self, memory, locations, weights):  # memory [B, S, H, C]
+        levels = memory.permute(0, 2, 3, 1).split([h * w for h, w in self.SHAPES], dim=-1)
+        return self.ms_deformable_attn_core(levels, self.SHAPES, locations, weights.softmax(-1), self.points)
+
+
+def _per_level_inputs():
+    generator = torch.Generator().manual_seed(0)
+    return (torch.randn(1, 45, 2, 4, generator=generator), torch.rand(1, 7, 2, 5, 2, generator=generator) * 1.2 - 0.1,
+            torch.randn(1, 7, 2, 5, generator=generator))
+
+
+def test_the_per_level_layout_bound_with_partial_is_marked_and_rewritten():
+    module, inputs = PerLevelAttention(), _per_level_inputs()
+    marked = capture_graph_module(module, inputs, mark_deformable_attention=True)
+    assert op_histogram(marked).get(OP) == 1
+    gm, report = PassManager(specs(["deformable-attention-gather"]), inputs).run(marked)
+    assert report.records[0].changed == 1 and torch.allclose(gm(*inputs), module(*inputs), atol=1e-5)
+
+
+def test_discrete_sampling_bound_with_partial_is_left_unmarked():
+    module, inputs = PerLevelAttention(method="discrete"), _per_level_inputs()
+    graph = capture_graph_module(module, inputs, mark_deformable_attention=True)
+    assert OP not in op_histogram(graph) and "aten.grid_sampler.default" in op_histogram(graph)
+
+
+class UnknownLayoutAttention(torch.nn.Module):
+    """A core named like D-FINE's whose value is [B, C, S] (a layout the marker does not know)."""
+
+    def __init__(self):
+        super().__init__()
+        self.ms_deformable_attn_core = self.core
+
+    @staticmethod
+    def core(value, spatial_shapes, sampling_locations, attention_weights, points_per_level, method="default"):
+        (h, w), = spatial_shapes
+        grid = (2 * sampling_locations - 1).flatten(2, 3)  # [B, Q, H*P, 2]
+        sampled = torch.nn.functional.grid_sample(value.reshape(value.shape[0], -1, h, w), grid, align_corners=False)
+        return sampled.sum(-1) * attention_weights.sum()
+
+    def forward(self, value, locations, weights):
+        return self.ms_deformable_attn_core(value, [(4, 4)], locations, weights, [2])
+
+
+def test_a_layout_the_marker_fails_on_is_captured_unmarked_and_said_so():
+    from gpusafe.catalog import builtin
+    from gpusafe.convert.pipeline import capture_for
+
+    inputs = (torch.randn(1, 3, 16), torch.rand(1, 5, 1, 2, 2), torch.rand(1, 5, 1, 2))
+    messages = []
+    graph, _, marking = capture_for(UnknownLayoutAttention(), inputs, ["deformable-attention-gather"], builtin(),
+                                    messages.append)
+    assert marking["requested"] and marking["marked"] == 0
+    assert marking["note"].startswith("marking deformable attention failed") and marking["note"] in messages
+    assert "aten.grid_sampler.default" in op_histogram(graph)
+    _, _, off = capture_for(UnknownLayoutAttention(), inputs, ["deformable-attention-gather"], builtin(),
+                            messages.append, mark=False)
+    assert off == {"requested": False, "marked": 0, "note": "not requested (--no-mark)"}
