@@ -85,7 +85,21 @@ def _failure(message: str, args) -> RewriteCheckError:
     return failure
 
 
-def check_properties(rewrite, max_examples: int = 100) -> _Search:
+def save_failure(rewrite, args, directory: str | Path | None = None) -> Path:
+    """Write a failing argument tuple where :func:`replay_failure` reads it back."""
+    folder = Path(directory) if directory else Path(tempfile.gettempdir()) / "gpusafe-failures"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{rewrite.name}.pt"
+    torch.save(tuple(args), path)
+    return path
+
+
+def replay_failure(rewrite, path: str | Path) -> tuple[float, float]:
+    """(|rewrite - reference|, allowed) on the argument tuple ``check_rewrite`` saved at ``path``."""
+    return compare(rewrite, torch.load(path, weights_only=False))
+
+
+def check_properties(rewrite, max_examples: int = 100, failure_dir: str | Path | None = None) -> _Search:
     if rewrite.inputs is None:
         raise RewriteCheckError(f"rewrite {rewrite.name!r} declares no inputs= strategy to test it with")
     search = _Search()
@@ -113,10 +127,16 @@ def check_properties(rewrite, max_examples: int = 100) -> _Search:
         scale = "input" if rewrite.relative_to == "inputs" else "reference output"
         promise = "to be exact" if rewrite.exact else f"atol {rewrite.atol:g} (x max(1, largest |{scale}|))"
         _, error, _, worst_args = search.worst
-        worst = f"; worst input found: {describe(worst_args)} with |error| {error:.3g}" if error > 0 else ""
+        worst = (f"; worst input found (the largest |error| / allowed the search saw, before shrinking): "
+                 f"{describe(worst_args)} with |error| {error:.3g}") if error > 0 else ""
         more = f" (and {len(failures) - 1} other distinct failure(s))" if len(failures) > 1 else ""
+        saved = ""
+        if failures[0].input is not None:
+            path = save_failure(rewrite, failures[0].input, failure_dir)
+            saved = f"; saved to {path}, reproduce with gpusafe.testing.replay_failure(rewrite, {str(path)!r})"
         raise RewriteCheckError(f"rewrite {rewrite.name!r} breaks its promise ({promise}): {failures[0]} on minimal "
-                                f"input {describe(failures[0].input)}{more}{worst}") from None
+                                f"input (the smallest that breaks it, shrunk by hypothesis) "
+                                f"{describe(failures[0].input)}{more}{worst}{saved}") from None
     return search
 
 
@@ -223,7 +243,7 @@ def check_rewrite(rewrite, *, max_examples: int = 100, profiles=None, oracle: bo
     ``lint_profiles()``; ``oracle=None`` runs the real delegate when available,
     ``True`` requires it, ``False`` skips it."""
     result = RewriteCheck(rewrite.name)
-    search = check_properties(rewrite, max_examples)
+    search = check_properties(rewrite, max_examples, workdir)
     result.examples, result.worst_error = search.examples, search.worst[1]
     result.worst_ratio = max(search.worst[0], 0.0)
     args = _example(rewrite)

@@ -12,7 +12,7 @@ from gpusafe.graphs.capture import capture_graph_module
 from gpusafe.passes import PassManager
 from gpusafe.rewrites import rewrite
 from gpusafe.rewrites.strategies import tensors
-from gpusafe.testing import RewriteCheckError, check_rewrite
+from gpusafe.testing import RewriteCheckError, check_rewrite, replay_failure
 from tests.corpora.torch_corpus import Lambda
 
 X = (torch.randn(2, 8),)
@@ -67,12 +67,17 @@ def naive_softplus(x):
     return torch.log(1 + torch.exp(x))  # overflows to inf for x > 88
 
 
-def test_a_broken_rewrite_reports_its_worst_input():
+def test_a_broken_rewrite_reports_its_worst_input_and_saves_the_failing_one(tmp_path):
     with pytest.raises(RewriteCheckError) as failure:
-        check_rewrite(naive_softplus, max_examples=50, oracle=False)
+        check_rewrite(naive_softplus, max_examples=50, oracle=False, workdir=tmp_path)
     message = str(failure.value)
     assert "rewrite 'test-naive-softplus' breaks its promise (atol 1e-05" in message
-    assert "on minimal input (tensor[4] float32" in message and "worst input found: (tensor[4] float32" in message
+    assert "on minimal input (the smallest that breaks it, shrunk by hypothesis) (tensor[4] float32" in message
+    assert "worst input found (the largest |error| / allowed the search saw, before shrinking): (tensor[4]" in message
+    saved = tmp_path / "test-naive-softplus.pt"
+    assert f"replay_failure(rewrite, {str(saved)!r})" in message
+    error, allowed = replay_failure(naive_softplus, saved)
+    assert error > allowed
 
 
 def test_a_rewrite_whose_reference_lacks_the_op_is_refused():
