@@ -1,4 +1,4 @@
-"""Drop ``expand`` / ``broadcast_to`` whose consumers broadcast anyway.
+"""Drop ``expand`` / ``expand_as`` / ``broadcast_to`` whose consumers broadcast anyway.
 
 add(x.expand(s), y) == add(x, y) whenever broadcasting x against y already yields shape s: the
 elementwise op broadcasts by itself, bit for bit. The converter lowers expand to BROADCAST_TO,
@@ -34,13 +34,16 @@ def _broadcast_unchanged(user, expand, source) -> bool:
         return False
 
 
-@graph_pass("expand-to-broadcast", targets=["aten.expand.default", "aten.broadcast_to.default"],
-               fixes=["unsupported-op:BROADCAST_TO"], after=["fold-constants"])
+EXPANDS = (aten.expand.default, aten.expand_as.default, aten.broadcast_to.default)  # every form torch.export keeps
+
+
+@graph_pass("expand-to-broadcast", targets=[str(op) for op in EXPANDS], fixes=["unsupported-op:BROADCAST_TO"],
+            after=["fold-constants"])
 class ExpandToBroadcast(GraphPass):
     """Let elementwise consumers broadcast instead of materialising expand (exact)."""
 
     def rewrite(self, gm):
-        for node in calls(gm, aten.expand.default, aten.broadcast_to.default):
+        for node in calls(gm, *EXPANDS):
             self.matched()
             source = node.args[0]
             if node.users and all(_broadcast_unchanged(user, node, source) for user in node.users):

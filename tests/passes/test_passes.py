@@ -72,16 +72,28 @@ def test_sort_to_topk(dim, tmp_path):
     assert "STABLEHLO_SORT" not in ops and "TOPK_V2" in ops
 
 
-def test_descending_sort_becomes_topk():
-    _, _, after, report = run(lambda x: torch.sort(x, dim=-1, descending=True).values, (torch.randn(2, 9),),
-                              ["sort-to-topk"])
-    assert "aten.sort.default" not in after and report.max_abs_error == 0
+@pytest.mark.parametrize("fn", [lambda x: torch.sort(x, dim=-1, descending=True).values,
+                                lambda x: x.argsort(dim=0, descending=True).float(),
+                                lambda x: torch.topk(x, 3).indices.float()], ids=["sort", "argsort", "topk"])
+def test_every_descending_selection_becomes_topk(fn, tmp_path):
+    """Each form torch.export keeps (sort, argsort, topk) becomes TOPK_V2: none reaches
+    litert-torch's STABLEHLO_SORT, which nothing here can run."""
+    inputs = (torch.randn(5, 9),)
+    gm, before, after, report = run(fn, inputs, ["sort-to-topk"])
+    assert report.records[0].changed == 1 and report.max_abs_error == 0
+    assert not {"aten.sort.default", "aten.argsort.default", "aten.topk.default"} & set(after)
+    ops = lint_ops(gm, inputs, tmp_path)
+    assert "STABLEHLO_SORT" not in ops and "TOPK_V2" in ops
 
 
-def test_expand_to_broadcast(tmp_path):
+@pytest.mark.parametrize(("fn", "op"), [(lambda a, b: a.expand(1, 8, 8, 4) * b, "aten.expand.default"),
+                                       (lambda a, b: a.expand_as(b) * b, "aten.expand_as.default"),
+                                       (lambda a, b: torch.broadcast_to(a, b.shape) + b, "aten.broadcast_to.default")],
+                         ids=["expand", "expand_as", "broadcast_to"])
+def test_expand_to_broadcast(fn, op, tmp_path):
     inputs = (torch.randn(1, 1, 1, 4), torch.randn(1, 8, 8, 4))
-    gm, before, after, report = run(lambda a, b: a.expand(1, 8, 8, 4) * b, inputs, ["expand-to-broadcast"])
-    assert before["aten.expand.default"] == 1 and "aten.expand.default" not in after
+    gm, before, after, report = run(fn, inputs, ["expand-to-broadcast"])
+    assert before[op] == 1 and op not in after and report.max_abs_error == 0
     assert "BROADCAST_TO" not in lint_ops(gm, inputs, tmp_path)
 
 
