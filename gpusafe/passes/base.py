@@ -128,6 +128,12 @@ class GraphPass(PassBase):
         """The |error| the model's outputs may show after this pass (``reference``: before it)."""
         return 0.0 if self.spec.exact else self.spec.atol
 
+    def shadow(self, before: GraphModule, inputs: tuple, decisions: list):
+        """Where the outputs drift past :meth:`output_tolerance`: a run (a
+        :class:`~gpusafe.passes.decisions.Replay`) of the graph from before the pass that computes
+        what the rewritten graph must compute if it is wired right, or None. Default: None."""
+        return None
+
 
 def check_order(specs) -> None:
     """Raise unless every pass runs after the passes its ``after`` names (those present)."""

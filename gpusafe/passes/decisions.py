@@ -135,17 +135,22 @@ class Replay:
     # (node, reference values, candidate values) of each pinned selection
     selected_on: list[tuple[str, torch.Tensor, torch.Tensor]] = field(default_factory=list)
     unmatched: list[str] = field(default_factory=list)  # candidate selections with no recorded twin
+    repinned: bool = False  # some selection's own choice differed from the recorded one (used or not)
 
 
 class _Run(Interpreter):
-    def __init__(self, gm: GraphModule, recorded: list[Decision] | None):
+    def __init__(self, gm: GraphModule, recorded: list[Decision] | None, substitute=None):
         super().__init__(gm)
         self.recorded = recorded
         self.by_name = {d.node: d for d in recorded or ()}
         self.used: set[str] = set()
         self.replay = Replay(None)
+        self.substitute = substitute or {}  # node name -> f(node, args, kwargs) computing it instead
 
     def run_node(self, node):
+        if node.name in self.substitute:
+            args, kwargs = self.fetch_args_kwargs_from_env(node)
+            return self.substitute[node.name](node, args, kwargs)
         result = super().run_node(node)
         if node.op != "call_function" or _selection(node.target) is None:
             return result
@@ -179,6 +184,7 @@ class _Run(Interpreter):
         indices, reference, candidate = twin
         self.replay.selected_on.append((own.node, reference, candidate))
         pinned = _take(own.values, indices, own.dim, own.keeps_axis)
+        self.replay.repinned |= not torch.equal(indices, own.indices)
         differs = int((indices != own.indices).sum()) if _indices_used(node, result) else 0
         if differs:
             gap = _gap(_take(own.values, own.indices, own.dim, own.keeps_axis), pinned)
@@ -203,9 +209,10 @@ def record_decisions(gm: GraphModule, inputs: tuple) -> Replay:
     return run.replay
 
 
-def replay_decisions(gm: GraphModule, inputs: tuple, recorded: list[Decision]) -> Replay:
-    """Run ``gm`` with every selection that has a recorded twin pinned to the recorded choice."""
-    run = _Run(gm, recorded)
+def replay_decisions(gm: GraphModule, inputs: tuple, recorded: list[Decision], substitute=None) -> Replay:
+    """Run ``gm`` with every selection that has a recorded twin pinned to the recorded choice;
+    ``substitute``: node name -> f(node, args, kwargs) computing that node's value instead."""
+    run = _Run(gm, recorded, substitute)
     with torch.no_grad():
         run.replay.outputs = run.run(*inputs)
     return run.replay

@@ -23,6 +23,7 @@ from torch.utils._pytree import tree_map
 
 from gpusafe.fx import calls, max_abs_error, value_scale
 from gpusafe.passes.base import GraphPass, NumericsError, PassSpec
+from gpusafe.passes.decisions import replay_decisions
 from gpusafe.passes.inline import inline_call, replace_node
 from gpusafe.rewrites.api import NotApplicable, Rewrite
 
@@ -64,6 +65,21 @@ class RewritePass(GraphPass):
 
     def output_tolerance(self, reference) -> float:
         return MODEL_DRIFT * value_scale(reference) if self._checked_per_op else super().output_tolerance(reference)
+
+    def shadow(self, before, inputs: tuple, decisions: list):
+        """The graph from before the pass with each replaced node computed by the declared function,
+        eagerly, on the values that reach it there: what the rewritten graph computes if its splice
+        is right. A deep model can amplify per-op errors far within the promise into output drift
+        past ``MODEL_DRIFT``; the shadow moves the same way, a miswired splice does not."""
+        if not self._checked_per_op or not self.rewritten:
+            return None
+        declared = self.declaration
+
+        def computed(node, args, kwargs):
+            with torch.no_grad():
+                return declared.function(*function_args_of_values(declared, node.target, args, kwargs))
+
+        return replay_decisions(before, inputs, decisions, {name: computed for name in self.rewritten})
 
     def rewrite(self, gm):
         if self.declaration.pattern is not None:

@@ -1,11 +1,16 @@
+import dataclasses
+
 import pytest
 import torch
+from hypothesis import strategies as st
 
 from gpusafe.catalog import Catalog, specs
 from gpusafe.errors import GpusafeError
 from gpusafe.fx import aten, calls, max_abs_error
 from gpusafe.graphs.capture import capture_graph_module
 from gpusafe.passes import GraphPass, NumericsError, PassManager, graph_pass
+from gpusafe.rewrites import rewrite
+from gpusafe.rewrites.strategies import tensors
 from tests.corpora.torch_corpus import Lambda
 
 
@@ -166,3 +171,44 @@ def test_a_pass_moving_only_the_selected_on_values_is_rejected():
     gm, inputs = _tied_rows()
     with pytest.raises(NumericsError, match="'offset' changed the values selected on at topk by 0.5"):
         PassManager([offset], inputs).run(gm)
+
+
+@rewrite("test-sin-nudged", replaces=aten.sin.default, reference=torch.sin, atol=1e-6,
+         inputs=st.tuples(tensors((4,))))
+def sin_nudged(x):
+    return torch.sin(x) + 1e-7 * x  # within the per-op promise
+
+
+BAKED_SIN = torch.sin(torch.linspace(-2, 2, 8))
+
+
+def _cancelling(x):
+    """sin(x) minus its own value baked in, times 1e6: outputs near 0 that amplify any error a
+    millionfold (as a deep decoder amplifies fp32 rounding)."""
+    return (torch.sin(x) - BAKED_SIN) * 1e6
+
+
+def test_drift_past_the_allowance_is_accepted_when_the_shadow_explains_it():
+    x = (torch.linspace(-2, 2, 8),)
+    gm = capture_graph_module(Lambda(_cancelling), x)
+    _, report = PassManager(specs([sin_nudged]), x).run(gm)
+    record = report.records[0]
+    assert record.max_abs_error > record.drift_allowed  # 0.2 against 0.01: amplified, not wrong
+    assert record.wiring_error == 0 and "explained" in report.text()
+
+
+def test_a_miswired_rewrite_is_rejected_though_every_op_keeps_its_promise():
+    spec = specs([sin_nudged])[0]
+
+    class Miswired(spec.cls):
+        def rewrite(self, gm):  # splices the function, then scales what the users read by 1.001
+            super().rewrite(gm)
+            for node in calls(gm, aten.add.Tensor):
+                with gm.graph.inserting_after(node):
+                    scaled = gm.graph.call_function(aten.mul.Tensor, (node, 1.001))
+                node.replace_all_uses_with(scaled, delete_user_cb=lambda user, new=scaled: user is not new)
+
+    x = (torch.linspace(-2, 2, 8),)
+    gm = capture_graph_module(Lambda(_cancelling), x)
+    with pytest.raises(NumericsError, match="'test-sin-nudged' changed the outputs by .* a wiring mistake"):
+        PassManager([dataclasses.replace(spec, cls=Miswired)], x).run(gm)
