@@ -83,9 +83,9 @@ class PassReport:
             lines.append(f"  {r.name:<30} {r.matched:>7} {r.changed:>7} {r.seconds:>8.2f}  {per_op:>20}  "
                          f"{drift:>17}  {sum(r.swaps.values()):>5}  {promise}")
             if r.wiring_error is not None:
-                lines.append(f"    drift past its allowance, explained: the replaced ops' functions run in the original "
-                             f"graph drift as much (|outputs - that| = {r.wiring_error:.2g}): per-op errors within "
-                             "the promise, amplified by the layers after them")
+                lines.append("    drift past its allowance, explained: the replaced ops' functions run in the "
+                             f"original graph drift as much (|outputs - that| = {r.wiring_error:.2g}): per-op "
+                             "errors within the promise, amplified by the layers after them")
             lines.extend(f"    left {count} alone: {reason}" for reason, count in r.skipped.items())
         before, after = self.histogram_before, self.histogram_after
         changed = sorted(((op, before.get(op, 0), after.get(op, 0)) for op in set(before) | set(after)

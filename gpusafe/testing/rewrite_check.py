@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import tempfile
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -183,6 +184,11 @@ class _Reference(torch.nn.Module):
 
 
 def check_graph(rewrite, args, result: RewriteCheck):
+    """(the rewritten graph, its inputs, the captured reference graph before the pass)."""
+    import copy
+
+    from torch.fx import GraphModule
+
     from gpusafe.graphs.capture import capture_graph_module
     from gpusafe.passes import PassManager
     from gpusafe.rewrites.rewrite_pass import pass_spec
@@ -195,6 +201,7 @@ def check_graph(rewrite, args, result: RewriteCheck):
     if replaced and not set(replaced) & set(result.ops_before):
         raise RewriteCheckError(f"rewrite {rewrite.name!r}: the captured reference has no {' or '.join(replaced)} "
                                 f"to replace (it has {', '.join(result.ops_before)})")
+    before = GraphModule(gm, copy.deepcopy(gm.graph))
     gm, report = PassManager([pass_spec(rewrite)], inputs).run(gm)  # NumericsError names the pass
     result.ops_after = op_histogram(gm)
     record = report.records[0]
@@ -202,18 +209,35 @@ def check_graph(rewrite, args, result: RewriteCheck):
         reasons = "; ".join(record.skipped) or "nothing matched"
         raise RewriteCheckError(f"rewrite {rewrite.name!r} left the captured reference on {describe(args)} "
                                 f"as it was: {reasons}")
-    return gm, inputs
+    return gm, inputs, before
 
 
-def check_lint(rewrite, gm, inputs, path: Path, profiles, result: RewriteCheck) -> Path:
+def _errors(lint) -> Counter:
+    return Counter((f.rule, f.op) for f in lint.findings if f.severity == "error")
+
+
+def check_lint(rewrite, gm, inputs, path: Path, profiles, result: RewriteCheck, before=None) -> Path:
+    """Lint the rewritten module for each profile: none of the ops the rewrite's ``fixes`` name, and
+    no error the rewrite brought. With ``before`` (the captured reference graph), errors the test
+    module itself has (an input cast, say) are the harness's, not the rewrite's: only findings the
+    rewritten module has more of than the unrewritten one count."""
     from gpusafe.convert.litert import convert_to_tflite
+    from gpusafe.errors import GpusafeError
     from gpusafe.lint import lint_file
 
     tflite = convert_to_tflite(gm, inputs, path)
+    baseline = None
+    if before is not None:
+        try:
+            baseline = convert_to_tflite(before, inputs, path.with_name(f"{path.stem}-reference.tflite"))
+        except GpusafeError:  # the op the rewrite replaces may not convert at all: lint everything
+            baseline = None
     for profile in profiles:
         lint = lint_file(tflite, profile)
         result.lint[profile] = lint.summary()
-        errors = [f"{f.op} ({f.rule}): {f.message}" for f in lint.findings if f.severity == "error"]
+        brought = _errors(lint) - (_errors(lint_file(baseline, profile)) if baseline else Counter())
+        errors = [f"{f.op} ({f.rule}): {f.message}" for f in lint.findings
+                  if f.severity == "error" and (f.rule, f.op) in brought]
         blocked = sorted(set(rewrite.blocked_ops()) & set(lint.op_histogram))
         if errors or blocked:
             raise RewriteCheckError(f"rewrite {rewrite.name!r}: the converted module does not lint clean for "
@@ -237,20 +261,23 @@ def check_oracle(rewrite, tflite: Path, required: bool, result: RewriteCheck) ->
 
 
 def check_rewrite(rewrite, *, max_examples: int = 100, profiles=None, oracle: bool | None = None,
-                  workdir: str | Path | None = None) -> RewriteCheck:
+                  workdir: str | Path | None = None, graph_inputs=None) -> RewriteCheck:
     """Property-test, graph-test, lint and (where possible) GPU-compile ``rewrite``; raises
     :class:`RewriteCheckError` naming the broken promise. ``profiles`` defaults to the rewrite's
     ``lint_profiles()``; ``oracle=None`` runs the real delegate when available,
-    ``True`` requires it, ``False`` skips it."""
+    ``True`` requires it, ``False`` skips it. ``graph_inputs``: the argument tuples (of the
+    reference) the graph, lint and oracle checks run on, each captured as its own module; default:
+    one drawn from ``inputs`` (deterministically, every tensor dimension >= 2 where it can)."""
     result = RewriteCheck(rewrite.name)
     search = check_properties(rewrite, max_examples, workdir)
     result.examples, result.worst_error = search.examples, search.worst[1]
     result.worst_ratio = max(search.worst[0], 0.0)
-    args = _example(rewrite)
-    gm, inputs = check_graph(rewrite, args, result)
-    with tempfile.TemporaryDirectory() as scratch:
-        path = Path(workdir or scratch) / f"{rewrite.name}.tflite"
-        tflite = check_lint(rewrite, gm, inputs, path, profiles or rewrite.lint_profiles(), result)
-        if oracle is not False:
-            check_oracle(rewrite, tflite, bool(oracle), result)
+    for index, args in enumerate(graph_inputs if graph_inputs is not None else [_example(rewrite)]):
+        checked = result if index == 0 else RewriteCheck(rewrite.name)  # the first input's figures are reported
+        gm, inputs, before = check_graph(rewrite, tuple(args), checked)
+        with tempfile.TemporaryDirectory() as scratch:
+            path = Path(workdir or scratch) / f"{rewrite.name}-{index}.tflite"
+            tflite = check_lint(rewrite, gm, inputs, path, profiles or rewrite.lint_profiles(), checked, before)
+            if oracle is not False:
+                check_oracle(rewrite, tflite, bool(oracle), checked)
     return result

@@ -118,3 +118,23 @@ def test_the_catalog_validates_declarations_together():
     _catalog_refuses(relu_rewrite("test-typo-after", after=["fold-constant"]), "after='fold-constant' names no known")
     _catalog_refuses(relu_rewrite("test-typo-rule", fixes=["unsuported-op"]), "names no lint rule")
     _catalog_refuses(relu_rewrite("test-lower-op", fixes=["unsupported-op:gather_nd"]), "op names are upper case")
+
+
+def test_lint_counts_only_errors_the_rewrite_brought(tmp_path):
+    """An error of the test module itself (here a clamp to [0, 1], which converts to RELU_0_TO_1) is
+    the harness's: check_lint compares with the unrewritten module and blames only what the rewrite added."""
+    from gpusafe.testing.rewrite_check import RewriteCheck, check_lint
+
+    x = (torch.randn(4, 3),)
+    gm = capture_graph_module(Lambda(lambda t: torch.clamp(t, 0, 1)), x)
+    with pytest.raises(RewriteCheckError, match="does not lint clean for mldrift"):
+        check_lint(swish_as_silu, gm, x, tmp_path / "alone.tflite", ["mldrift"], RewriteCheck("t"))
+    check_lint(swish_as_silu, gm, x, tmp_path / "compared.tflite", ["mldrift"], RewriteCheck("t"), before=gm)
+
+
+def test_check_rewrite_runs_every_graph_input_given(tmp_path):
+    small, large = (torch.randn(2, 3),), (torch.randn(5, 7),)
+    result = check_rewrite(swish_as_silu, max_examples=5, workdir=tmp_path, oracle=False, graph_inputs=[small, large])
+    assert sorted(p.name for p in tmp_path.glob("*.tflite") if "reference" not in p.name) == [
+        "test-swish-pattern-0.tflite", "test-swish-pattern-1.tflite"]
+    assert "no findings" in result.lint["mldrift"]
