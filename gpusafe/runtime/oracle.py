@@ -21,7 +21,7 @@ from pathlib import Path
 
 LAVAPIPE_ICD = "/usr/share/vulkan/icd.d/lvp_icd.json"
 _UNSUPPORTED_HEADER = "Following operations are not supported by GPU delegate:"
-_OP_LINE = re.compile(r"^([A-Z][A-Z0-9_]*(?:\([^)]*\))?): (.*)$")
+_OP_LINE = re.compile(r"^([A-Z][A-Z0-9_]*(?:\([^)]*\))?):(?: (.*))?$")  # the reason may be empty
 _SPLIT_LINE = re.compile(r"(\d+) operations will run on the GPU, and the remaining (\d+)")
 
 
@@ -77,7 +77,7 @@ def parse_log(log: str) -> tuple[list[tuple[str, str]], int | None]:
         if in_list:
             match = _OP_LINE.match(line.strip())
             if match:
-                rejected.append((match.group(1), match.group(2).strip()))
+                rejected.append((match.group(1), (match.group(2) or "").strip()))
                 continue
             in_list = False
     split = _SPLIT_LINE.search(log)
