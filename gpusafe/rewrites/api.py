@@ -29,9 +29,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
+from torch.utils._pytree import tree_leaves, tree_map
 
 from gpusafe.errors import GpusafeError
-from gpusafe.fx import value_scale
+from gpusafe.fx import max_abs_error, value_scale
 
 
 class NotApplicable(Exception):  # noqa: N818  (a signal, not an error)
@@ -69,6 +70,31 @@ class Rewrite:
             return 0.0
         return self.atol * value_scale([expected] if self.relative_to == "outputs" else list(args))
 
+    def breaks_promise(self, args: Sequence, expected, got) -> bool:
+        """Whether ``got`` (the rewrite on ``args``) breaks the promise against ``expected`` (the
+        reference on ``args``, fp32). An approximate rewrite keeps it within :meth:`tolerance` of
+        the reference, or, where the fp32 reference is itself off (cancellation: a LayerNorm row of
+        values 2e11 apart by 1e8), no further from the float64 reference than the fp32 one is, plus
+        the tolerance: never worse than the op it replaces."""
+        allowed = self.tolerance(args, expected)
+        if max_abs_error(expected, got) <= allowed:
+            return False
+        if self.atol is None:
+            return True
+        exact = _in_float64(self.reference, args)
+        if exact is None:
+            return True
+        for ref, mine, truth in zip(*(tree_leaves(v) for v in (expected, got, exact)), strict=True):
+            if isinstance(truth, torch.Tensor) and truth.is_floating_point():
+                slack = (ref.double() - truth).abs().nan_to_num(0.0) + allowed
+                off = (mine.double() - truth).abs()
+                both_nan = mine.isnan() & truth.isnan()
+                if bool(((off > slack) & ~both_nan).any()):
+                    return True
+            elif max_abs_error(ref, mine) > allowed:
+                return True
+        return False
+
     def lint_profiles(self) -> tuple[str, ...]:
         """The profiles whose lint the rewritten op must pass (what check_rewrite checks)."""
         return self.gpu_clean_in if self.gpu_clean_in is not None else (self.profiles or ("mldrift",))
@@ -81,6 +107,18 @@ class Rewrite:
     def blocked_ops(self) -> list[str]:
         """TFLite ops named in ``fixes`` ("unsupported-op:GATHER_ND" -> GATHER_ND)."""
         return [f.split(":", 1)[1] for f in self.fixes if ":" in f]
+
+
+def _in_float64(reference: Callable, args: Sequence):
+    """The reference run on ``args`` with every float tensor in float64, or None where it cannot."""
+    def widened(value):
+        return value.double() if isinstance(value, torch.Tensor) and value.is_floating_point() else value
+
+    try:
+        with torch.no_grad():
+            return reference(*tree_map(widened, tuple(args)))
+    except Exception:  # an op without a float64 kernel: no float64 reference to fall back on
+        return None
 
 
 def rewrite(name: str, *, reference: Callable, replaces=(), pattern: Callable | None = None,

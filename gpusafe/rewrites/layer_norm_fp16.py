@@ -1,11 +1,13 @@
 """LayerNorm that cannot overflow in fp16: centre, then normalise rows scaled to |x| <= 8.
 
-    s = max(1, max|x| / 8) per normalised row;   mu = mean(x / s) * s;   c = (x - mu) / s
+    s = max(1, max|x| / 8) per normalised row;   mu = mean(x / s) * s;   d = (x - mu) / s;   c = d - mean(d)
     LayerNorm_eps(x) = c / sqrt(mean(c^2) + eps / s^2) * weight + bias
 
 which is LayerNorm's own value (it is scale-invariant; eps is scaled to match), so the rewrite is
 exact in real arithmetic and within fp32 rounding in practice (centring before scaling keeps the
-rounding of the division out of the cancellation in x - mu). The GPU delegate computes in fp16
+rounding of the division out of the cancellation in x - mu; subtracting mean(d), zero in real
+arithmetic, removes the rounding of mu itself, as the corrected two-pass variance does: closer
+to float64 than PyTorch's fp32 kernel on rows of close values). The GPU delegate computes in fp16
 by default, whose largest value is 65504: the variance squares x - mean, so a row with |x| above
 about 256 overflows to inf and the row becomes NaN or 0. D-FINE's activations reach that range.
 After scaling every square is <= 256 and every sum of them bounded by 256 * row length.
@@ -57,6 +59,10 @@ def layer_norm_row_scaled(x, normalized_shape, weight=None, bias=None, eps=1e-5)
     dims = tuple(range(-len(normalized_shape), 0))
     scale = torch.clamp(x.abs().amax(dim=dims, keepdim=True) / ROW_BOUND, min=1.0)
     centred = (x - (x / scale).mean(dims, keepdim=True) * scale) / scale
+    # The corrected two-pass mean: the first mean is rounded at |x|'s magnitude, which a row of
+    # close values (2e11 apart by 1e8) cannot afford; the mean of what is left removes that error
+    # (taken after scaling, so its sum stays within fp16 too).
+    centred = centred - centred.mean(dims, keepdim=True)
     # eps / s / s, not eps / s^2: s^2 itself would overflow fp16 for s > 256.
     out = centred * torch.rsqrt((centred * centred).mean(dims, keepdim=True) + eps / scale / scale)
     if weight is not None:

@@ -71,7 +71,10 @@ def compare(rewrite, args) -> tuple[float, float]:
     shapes = [[list(t.shape) for t in tree_leaves(v) if isinstance(t, torch.Tensor)] for v in (got, expected)]
     if shapes[0] != shapes[1]:
         raise RewriteCheckError(f"output shape {shapes[0]} where the reference gives {shapes[1]}")
-    return max_abs_error(expected, got), rewrite.tolerance(args, expected)
+    error, allowed = max_abs_error(expected, got), rewrite.tolerance(args, expected)
+    if error > allowed and not rewrite.breaks_promise(args, expected, got):
+        allowed = error  # off the fp32 reference, but no further from the float64 one than it is
+    return error, allowed
 
 
 @dataclass

@@ -138,3 +138,21 @@ def test_check_rewrite_runs_every_graph_input_given(tmp_path):
     assert sorted(p.name for p in tmp_path.glob("*.tflite") if "reference" not in p.name) == [
         "test-swish-pattern-0.tflite", "test-swish-pattern-1.tflite"]
     assert "no findings" in result.lint["mldrift"]
+
+
+def test_a_rewrite_off_an_ill_conditioned_fp32_reference_is_judged_against_float64():
+    """LayerNorm of a row whose values lie 2e11 apart by ~1e10: fp32 loses digits to cancellation in
+    the reference as in the rewrite. The rewrite keeps its promise when it is no further from the
+    float64 reference than the fp32 reference is (plus its tolerance)."""
+    from gpusafe.rewrites.layer_norm_fp16 import layer_norm_row_scaled
+    from gpusafe.testing.rewrite_check import compare
+
+    generator = torch.Generator().manual_seed(0)
+    worst = 0.0
+    for _ in range(200):
+        x = -(torch.rand(2, 2, generator=generator) * 0.7e11 + 1.8e11)
+        args = (x, [2], None, None, 1e-5)
+        error, allowed = compare(layer_norm_row_scaled, args)
+        assert error <= allowed
+        worst = max(worst, error)
+    assert worst > layer_norm_row_scaled.tolerance(args, F.layer_norm(*args))  # off the fp32 reference
