@@ -155,4 +155,6 @@ def test_a_rewrite_off_an_ill_conditioned_fp32_reference_is_judged_against_float
         error, allowed = compare(layer_norm_row_scaled, args)
         assert error <= allowed
         worst = max(worst, error)
+        exact = F.layer_norm(x.double(), [2], eps=1e-5)  # the rewrite itself is within fp32 rounding of it
+        assert float((layer_norm_row_scaled(*args).double() - exact).abs().max()) <= 1e-6
     assert worst > layer_norm_row_scaled.tolerance(args, F.layer_norm(*args))  # off the fp32 reference
