@@ -32,6 +32,7 @@ from torch.fx import GraphModule, Interpreter
 from torch.fx.operator_schemas import normalize_function
 
 from gpusafe.errors import GpusafeError
+from gpusafe.fx import max_abs_error
 
 aten = torch.ops.aten
 
@@ -101,11 +102,9 @@ def _adapt(recorded: torch.Tensor, shape: torch.Size, rec_dim, dim) -> torch.Ten
             return layout
         if layout.numel() == shape.numel() and [s for s in layout.shape if s != 1] == [s for s in shape if s != 1]:
             return layout.reshape(shape)
-        if dim is not None and layout.dim() == len(shape) and all(
+        if dim is not None and layout.dim() == len(shape) and layout.shape[dim] >= shape[dim] and all(
                 a == b for i, (a, b) in enumerate(zip(layout.shape, shape, strict=True)) if i != dim):
-            n = min(layout.shape[dim], shape[dim])
-            if n == shape[dim]:
-                return layout.narrow(dim, 0, n)
+            return layout.narrow(dim, 0, shape[dim])
     return None
 
 
@@ -117,12 +116,6 @@ class Swap:
     positions: int  # index entries that differ
     gap: float  # max |natural values - pinned values|
     margin: float  # 2 x the drift of the selected values: the gap a correct selection stays within
-
-
-def _gap(natural: torch.Tensor, pinned: torch.Tensor) -> float:
-    a, b = natural.double(), pinned.double()
-    same = (a == b) | (torch.isnan(a) & torch.isnan(b))
-    return 0.0 if bool(same.all()) else float((a - b).abs()[~same].nan_to_num(float("inf")).max())
 
 
 @dataclass
@@ -187,8 +180,8 @@ class _Run(Interpreter):
         self.replay.repinned |= not torch.equal(indices, own.indices)
         differs = int((indices != own.indices).sum()) if _indices_used(node, result) else 0
         if differs:
-            gap = _gap(_take(own.values, own.indices, own.dim, own.keeps_axis), pinned)
-            self.replay.swaps.append(Swap(own.node, differs, gap, 2 * _gap(reference, candidate)))
+            gap = max_abs_error(_take(own.values, own.indices, own.dim, own.keeps_axis), pinned)
+            self.replay.swaps.append(Swap(own.node, differs, gap, 2 * max_abs_error(reference, candidate)))
         if not isinstance(result, tuple | list):
             return indices
         return type(result)([pinned.to(result[0].dtype), indices, *result[2:]])
@@ -203,15 +196,12 @@ def _indices_used(node, result) -> bool:
 
 def record_decisions(gm: GraphModule, inputs: tuple) -> Replay:
     """Run ``gm`` as it is, recording its selections."""
-    run = _Run(gm, None)
-    with torch.no_grad():
-        run.replay.outputs = run.run(*inputs)
-    return run.replay
+    return replay_decisions(gm, inputs, None)
 
 
-def replay_decisions(gm: GraphModule, inputs: tuple, recorded: list[Decision], substitute=None) -> Replay:
-    """Run ``gm`` with every selection that has a recorded twin pinned to the recorded choice;
-    ``substitute``: node name -> f(node, args, kwargs) computing that node's value instead."""
+def replay_decisions(gm: GraphModule, inputs: tuple, recorded: list[Decision] | None, substitute=None) -> Replay:
+    """Run ``gm`` with every selection that has a recorded twin pinned to the recorded choice
+    (none: as it is); ``substitute``: node name -> f(node, args, kwargs) computing that node's value instead."""
     run = _Run(gm, recorded, substitute)
     with torch.no_grad():
         run.replay.outputs = run.run(*inputs)

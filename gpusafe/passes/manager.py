@@ -120,17 +120,17 @@ def record_calls(gm: GraphModule, targets: set, inputs: tuple) -> dict:
     return recorder.calls
 
 
-def _past_promise(instance, outputs, pinned: Replay, error: float, allowed: float) -> str | None:
+def _past_promise(instance, pinned: Replay, error: float, allowed: float) -> str | None:
     """How the pinned run breaks the pass's output promise (outputs, or values selected on), or None."""
-    promise = f"promises {'to be exact' if instance.spec.exact else f'an error <= {allowed:.3g}'}"
+    def promise(limit: float) -> str:
+        return "to be exact" if instance.spec.exact else f"an error <= {limit:.3g}"
+
     if error > allowed:
-        return f"changed the outputs by {error:.3g} with every selection pinned (it {promise})"
+        return f"changed the outputs by {error:.3g} with every selection pinned (it promises {promise(allowed)})"
     for node, ref, got in pinned.selected_on:
         moved, limit = max_abs_error(ref, got), instance.output_tolerance(ref)
         if moved > limit:
-            exact = instance.spec.exact
-            return (f"changed the values selected on at {node} by {moved:.3g} (it promises "
-                    f"{'to be exact' if exact else f'an error <= {limit:.3g}'})")
+            return f"changed the values selected on at {node} by {moved:.3g} (it promises {promise(limit)})"
     return None
 
 
@@ -200,7 +200,7 @@ class PassManager:
         allowed = instance.output_tolerance(reference.outputs)
         error = max_abs_error(reference.outputs, pinned.outputs)
         record.max_abs_error, record.drift_allowed = max(record.max_abs_error, error), allowed
-        past = _past_promise(instance, reference.outputs, pinned, error, allowed)
+        past = _past_promise(instance, pinned, error, allowed)
         if past:
             self._explain(who, instance, before, reference, pinned, past, record)
         if pinned.repinned:  # the next pass is compared with this graph's own choices and outputs
