@@ -47,9 +47,9 @@ def _lint_fixes(plugins: list[str]):
     """The plugins' fixes for lint findings: with --plugin, the named plugins and the installed
     entry points (this needs torch); without, none, so that linting never imports torch."""
     if not plugins:
-        from gpusafe.lint import _no_extra_fixes
+        from gpusafe.lint import no_extra_fixes
 
-        return _no_extra_fixes
+        return no_extra_fixes
     from gpusafe import catalog
 
     return catalog.load(plugins).plugin_fixes

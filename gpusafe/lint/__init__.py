@@ -32,7 +32,7 @@ def _shapes(sg: Subgraph, op) -> str:
 FixFinder = Callable[[str, str], list[str]]  # (rule id, op name) -> names of passes that fix it
 
 
-def _no_extra_fixes(rule_id: str, op_name: str) -> list[str]:
+def no_extra_fixes(rule_id: str, op_name: str) -> list[str]:
     return []
 
 
@@ -61,7 +61,7 @@ def _run_rules(view: ModelView, profile: Profile,
     return findings, unsupported, aborted
 
 
-def lint_model(view: ModelView, profile: Profile | str = "mldrift", extra_fixes: FixFinder = _no_extra_fixes
+def lint_model(view: ModelView, profile: Profile | str = "mldrift", extra_fixes: FixFinder = no_extra_fixes
                ) -> LintReport:
     """Lint a read model; ``extra_fixes(rule, op)`` names further passes that fix a finding (a
     plugin catalog's ``plugin_fixes``: the linter itself needs no torch and no catalog)."""
@@ -72,7 +72,7 @@ def lint_model(view: ModelView, profile: Profile | str = "mldrift", extra_fixes:
                       partition=summarize(view.subgraphs, unsupported, aborted), op_histogram=view.op_histogram())
 
 
-def lint_file(path: str | Path, profile: Profile | str = "mldrift", extra_fixes: FixFinder = _no_extra_fixes,
+def lint_file(path: str | Path, profile: Profile | str = "mldrift", extra_fixes: FixFinder = no_extra_fixes,
               max_bytes: int = MAX_BYTES) -> LintReport:
     """Read and lint one .tflite file; raises ModelFileError for unusable input."""
     return lint_model(read_model(path, max_bytes), profile, extra_fixes)
