@@ -11,7 +11,8 @@ import tempfile
 from pathlib import Path
 
 from gpusafe.convert.pipeline import Progress, convert_detector
-from gpusafe.graphs.dfine import DetectorOutputs, load_dfine
+from gpusafe.graphs.detectors import DetectorOutputs
+from gpusafe.graphs.dfine import load_dfine
 from gpusafe.runtime.oracle import compile_gpu, unavailable_reason
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "convert-performance.md"

@@ -26,7 +26,8 @@ from pathlib import Path
 from gpusafe.check.verify import verify
 from gpusafe.convert.pipeline import Progress
 from gpusafe.convert.split import convert_split_detector
-from gpusafe.graphs.dfine import DetectorOutputs, load_dfine
+from gpusafe.graphs.detectors import DetectorOutputs
+from gpusafe.graphs.dfine import load_dfine
 from gpusafe.runtime.oracle import compile_gpu, unavailable_reason
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "dfine.md"

@@ -47,7 +47,8 @@ def naive_patches():
 def convert_naive(preset: str, size: int, out: str | Path, seed: int = 0) -> Path:
     import litert_torch
 
-    from gpusafe.graphs.dfine import DetectorOutputs, load_dfine
+    from gpusafe.graphs.detectors import DetectorOutputs
+    from gpusafe.graphs.dfine import load_dfine
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -20,6 +20,8 @@ from gpusafe.errors import GpusafeError
 from gpusafe.lint.profiles import PROFILES
 from gpusafe.lint.rules import RULES
 from gpusafe.passes import (
+    broadcast_by_concat,
+    constant_matmul_operand,
     cse,
     drop_asserts,
     drop_unit_batch,
@@ -27,18 +29,22 @@ from gpusafe.passes import (
     fold_constants,
     int64_to_int32,
     lift_rank3,
+    merge_axes,
 )
 from gpusafe.passes.base import AFTER_REWRITES, GraphPass, PassSpec, check_order
 from gpusafe.rewrites import (
     clamp_to_min_max,
     deformable_attention,
+    gather_expanded_to_1d,
     gather_to_1d,
     gelu_erf_rational,
     gelu_tanh,
     grid_sample_dense,
     grid_sample_gather,
     grid_sample_separable,
+    group_norm_as_layer_norm,
     layer_norm_fp16,
+    max_pool_edge_padding,
     pow_to_mul,
     sort_to_topk,
     stack_to_cat,
@@ -50,16 +56,18 @@ from gpusafe.rewrites.rewrite_pass import pass_spec
 BUILTIN_PASSES: tuple[type[GraphPass], ...] = (
     drop_asserts.DropAsserts, fold_constants.FoldConstants, cse.CommonSubexpressions,
     expand_to_broadcast.ExpandToBroadcast, int64_to_int32.Int64ToInt32, drop_unit_batch.DropUnitBatch,
-    lift_rank3.LiftRank3,
+    lift_rank3.LiftRank3, merge_axes.MergeAxes, constant_matmul_operand.ConstantMatmulOperand,
+    broadcast_by_concat.BroadcastByConcat,
 )
 BUILTIN_REWRITES: tuple[Rewrite, ...] = (
     clamp_to_min_max.clamp_unit_by_negation,
     grid_sample_gather.grid_sample_gather, grid_sample_separable.grid_sample_separable,
     grid_sample_dense.grid_sample_dense,
     deformable_attention.GATHER, deformable_attention.SEPARABLE, deformable_attention.DENSE,
-    gather_to_1d.select_rows, gelu_tanh.gelu_as_tanh, gelu_erf_rational.gelu_erf_rational,
-    layer_norm_fp16.layer_norm_row_scaled, pow_to_mul.pow_as_products, sort_to_topk.topk_v2, stack_to_cat.stack_as_cat,
-    topk_max_and_mask.topk_max_and_mask,
+    gather_to_1d.select_rows, gather_expanded_to_1d.select_expanded_rows, gelu_tanh.gelu_as_tanh,
+    gelu_erf_rational.gelu_erf_rational, group_norm_as_layer_norm.group_norm_as_layer_norm,
+    layer_norm_fp16.layer_norm_row_scaled, max_pool_edge_padding.max_pool_edge_padded, pow_to_mul.pow_as_products,
+    sort_to_topk.topk_v2, stack_to_cat.stack_as_cat, topk_max_and_mask.topk_max_and_mask,
 )
 
 _CLEAN_UP = ["drop-asserts", "fold-constants", "expand-to-broadcast", "int64-to-int32"]
@@ -67,22 +75,23 @@ PIPELINES: dict[str, list[str]] = {
     "mldrift": [
         *_CLEAN_UP,  # asserts, input-independent subgraphs, expand, int64: what litert-torch trips on
         # op rewrites: each op the delegate refuses, in a form it takes
-        "clamp-to-min-max", "grid-sample-gather", "deformable-attention-gather", "gather-to-1d", "pow-to-mul",
-        "sort-to-topk", "stack-to-cat",
+        "clamp-to-min-max", "grid-sample-gather", "deformable-attention-gather", "gather-to-1d",
+        "gather-expanded-to-1d", "group-norm-as-layer-norm", "pow-to-mul", "sort-to-topk", "stack-to-cat",
         # layout, once the rewrites have made their tensors
-        "drop-unit-batch",
+        "drop-unit-batch", "merge-axes", "constant-matmul-operand", "broadcast-by-concat",
     ],
     "classic": [
         *_CLEAN_UP,
-        "clamp-to-min-max", "grid-sample-separable", "deformable-attention-separable", "pow-to-mul",
-        "stack-to-cat", "topk-max-and-mask", "sort-to-topk",
-        "drop-unit-batch",
+        "clamp-to-min-max", "grid-sample-separable", "deformable-attention-separable", "group-norm-as-layer-norm",
+        "pow-to-mul", "stack-to-cat", "topk-max-and-mask", "sort-to-topk",
+        "drop-unit-batch", "merge-axes", "constant-matmul-operand", "broadcast-by-concat",
     ],
     "strict": [
         *_CLEAN_UP,
         "clamp-to-min-max", "grid-sample-separable", "deformable-attention-separable", "gelu-erf-rational",
-        "layer-norm-fp16", "pow-to-mul", "stack-to-cat", "topk-max-and-mask", "sort-to-topk",
-        "drop-unit-batch", "lift-rank3",
+        "group-norm-as-layer-norm", "layer-norm-fp16", "max-pool-edge-padding", "pow-to-mul", "stack-to-cat",
+        "topk-max-and-mask", "sort-to-topk",
+        "drop-unit-batch", "merge-axes", "constant-matmul-operand", "lift-rank3", "broadcast-by-concat",
     ],
 }
 WHOLE_GRAPH = ["drop-asserts", "fold-constants", "cse"]  # before a split: they need the whole graph

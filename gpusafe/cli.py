@@ -152,7 +152,8 @@ def _convert_user_module(args, options):
     from gpusafe.convert.pipeline import convert_module
 
     if args.weights:
-        raise GpusafeError("--weights is for 'convert dfine'; 'convert module' builds its model with --model")
+        raise GpusafeError("--weights is for 'convert dfine' and 'convert transformers'; 'convert module' builds its "
+                           "model with --model")
     if not args.model:
         raise GpusafeError("convert module needs --model MODULE:FACTORY")
     model, sample, names = _user_module(args)
@@ -167,6 +168,21 @@ def _convert_user_module(args, options):
     return convert_module(model, sample, args.out, description=description, **options)
 
 
+def _detector(args):
+    """(model, description, labels, manifest head) for 'convert dfine' and 'convert transformers'."""
+    from gpusafe.graphs.detectors import DetectorOutputs, saved_detector
+    from gpusafe.graphs.dfine import load_dfine
+
+    if args.family == "transformers":
+        if not args.weights:
+            raise GpusafeError("convert transformers needs --weights DIR (a detector saved with save_pretrained)")
+        return saved_detector(args.weights, args.size)
+    preset = args.preset or "s"
+    source = {"weights": str(args.weights)} if args.weights else {"preset": preset, "seed": args.seed}
+    detector = load_dfine(preset, weights=args.weights, seed=args.seed)
+    return DetectorOutputs(detector), {"family": "d-fine", **source}, detector.config.id2label, None
+
+
 def cmd_convert(args) -> int:
     from gpusafe import catalog as catalogs
     from gpusafe.convert.pipeline import convert_detector
@@ -179,18 +195,14 @@ def cmd_convert(args) -> int:
             return converted  # the split printed its own summary
         report, passes = converted
     else:
-        from gpusafe.graphs.dfine import DetectorOutputs, load_dfine
-
         if args.model or args.input_shape:
             raise GpusafeError("--model and --input-shape are for 'convert module'")
         args.size = 640 if args.size is None else args.size
-        source = {"weights": str(args.weights)} if args.weights else {"preset": args.preset, "seed": args.seed}
-        detector = load_dfine(args.preset, weights=args.weights, seed=args.seed)
-        model, description = DetectorOutputs(detector), {"family": "d-fine", **source}
+        model, description, labels, head = _detector(args)
         if args.split:
-            return _convert_split(args, model, description, detector.config.id2label, options)
+            return _convert_split(args, model, description, labels, dict(options, head=head))
         report, passes = convert_detector(model, args.size, args.out, seed=args.seed, description=description,
-                                          labels=detector.config.id2label, **options)
+                                          labels=labels, head=head, **options)
     if args.json:
         print(json.dumps(report, indent=2))
         return EXIT_OK
@@ -413,18 +425,22 @@ def build_parser() -> argparse.ArgumentParser:
                              description="Capture with torch.export, run gpusafe's passes (each checked "
                                          "numerically), convert with litert-torch, check the result on the LiteRT "
                                          "CPU interpreter against PyTorch, and lint it.")
-    convert.add_argument("family", choices=["dfine", "module"],
-                         help="dfine: transformers' D-FINE; module: any nn.Module from --model")
+    convert.add_argument("family", choices=["dfine", "transformers", "module"],
+                         help="dfine: transformers' D-FINE (presets or --weights); transformers: any transformers "
+                              "DETR-family detector saved with save_pretrained (--weights DIR); module: any "
+                              "nn.Module from --model")
     convert.add_argument("--model", metavar="MODULE:FACTORY",
                          help="for 'module': a function returning the nn.Module, e.g. mypkg.models:build")
     convert.add_argument("--input-shape", action="append", default=[], metavar="D,D,...",
                          help="for 'module': one per input, e.g. 1,3,64,64 (random values in [0, 1))")
     source = convert.add_mutually_exclusive_group()
-    source.add_argument("--preset", default="s", choices=["n", "s", "m", "l", "x", "tiny"],
-                        help="D-FINE size, random weights (default: s)")
-    source.add_argument("--weights", metavar="DIR", help="a D-FINE directory saved by transformers' save_pretrained")
+    source.add_argument("--preset", default=None, choices=["n", "s", "m", "l", "x", "tiny"],
+                        help="for 'dfine': D-FINE size, random weights (default: s)")
+    source.add_argument("--weights", metavar="DIR", help="a directory saved by transformers' save_pretrained "
+                                                         "(dfine: a D-FINE; transformers: any supported family)")
     convert.add_argument("--size", type=int, default=None,
-                         help="square image input size (dfine: default 640; module: the input 1,3,SIZE,SIZE)")
+                         help="square image input size (dfine, transformers: default 640; module: the input "
+                              "1,3,SIZE,SIZE)")
     convert.add_argument("--profile", choices=["mldrift", "classic", "strict"], default="mldrift")
     convert.add_argument("--seed", type=int, default=0, help="random init and sample input seed")
     convert.add_argument("--sampler", choices=["gather", "separable", "dense"], default=None,

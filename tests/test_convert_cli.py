@@ -87,3 +87,25 @@ def test_weights_dir_holding_another_model_is_named(tmp_path):
     proc = run("convert", "dfine", "--weights", tmp_path, "--out", tmp_path / "out")
     one_line_exit_2(proc)
     assert "holds a 'bert' model, not D-FINE" in proc.stderr
+
+
+@pytest.mark.parametrize(("config", "extra", "message"), [
+    ('{"model_type": "bert"}', [], "holds a 'bert' model; gpusafe converts these transformers detectors: "
+                                   "conditional_detr, d_fine, dab-detr"),
+    ('{"model_type": "yolos"}', [], "holds a 'yolos' model"),
+    ('{"model_type": "detr"}', ["--preset", "s"], "--preset: not allowed with argument --weights"),
+    ("not json", [], "not a readable transformers config"),
+    ('{"model_type": "detr"}', [], "cannot load the DETR weights"),
+])
+def test_convert_transformers_bad_directories_are_one_line(tmp_path, config, extra, message):
+    (tmp_path / "config.json").write_text(config)
+    proc = run("convert", "transformers", "--weights", tmp_path, *extra, "--out", tmp_path / "out")
+    one_line_exit_2(proc)
+    assert message in proc.stderr
+
+
+def test_convert_transformers_needs_weights(tmp_path):
+    proc = run("convert", "transformers", "--out", tmp_path / "out")
+    one_line_exit_2(proc)
+    assert "needs --weights DIR" in proc.stderr
+    one_line_exit_2(run("convert", "transformers", "--weights", tmp_path / "missing", "--out", tmp_path / "out"))

@@ -147,12 +147,16 @@ def _torch_runs(manifest: dict, graph, pixels, reference: list) -> tuple[dict, l
 
 
 def rebuild_model(manifest: dict):
-    from gpusafe.graphs.dfine import DetectorOutputs, load_dfine
+    from gpusafe.graphs.detectors import DetectorOutputs, load_detector
+    from gpusafe.graphs.dfine import load_dfine
 
     description = manifest.get("model") or {}
+    if description.get("family") == "transformers":
+        norm = manifest["input"].get("normalisation") or {}
+        return DetectorOutputs(load_detector(description["weights"]), norm.get("mean"), norm.get("std")).eval()
     if description.get("family") != "d-fine":
-        raise GpusafeError("verify rebuilds D-FINE models only (this manifest describes "
-                           f"{description.get('family') or description or 'no model'})")
+        raise GpusafeError("verify rebuilds models converted with 'convert dfine' or 'convert transformers' (this "
+                           f"manifest describes {description.get('family') or description or 'no model'})")
     return DetectorOutputs(load_dfine(description.get("preset", "s"), weights=description.get("weights"),
                                       seed=description.get("seed", 0)))
 
@@ -200,7 +204,7 @@ def verify(out_dir: str | Path, images=(), *, threshold: float = 0.5, iou_thresh
         with torch.no_grad():
             reference = [t.numpy() for t in model(torch.from_numpy(pixels))]
         post = partial(postprocess, width=width, height=height, threshold=threshold, iou=iou_threshold,
-                       labels=labels)
+                       labels=labels, score=manifest.get("scores", "sigmoid"))
         detections = post(*reference)
         parts, in_fp16, per_graph_fp16 = _torch_runs(manifest, graph, pixels, reference)
         candidate = run_chain(out_dir, manifest, [pixels])

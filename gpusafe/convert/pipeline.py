@@ -192,15 +192,16 @@ def convert_module(model: torch.nn.Module, sample: tuple, out_dir: str | Path, *
 
 
 def convert_detector(model: torch.nn.Module, size: int, out_dir: str | Path, *, seed: int = 0,
-                     labels: dict | None = None, **options) -> tuple[dict, PassReport]:
+                     labels: dict | None = None, head: dict | None = None, **options) -> tuple[dict, PassReport]:
     """:func:`convert_module` for a detector whose forward(pixels [1, 3, size, size] in [0, 1])
     returns (logits, boxes); the CPU check matches queries (see ``gpusafe.check.compare``).
-    Also writes OUT/manifest.json for ``gpusafe detect`` and ``verify``."""
+    Also writes OUT/manifest.json for ``gpusafe detect`` and ``verify``; ``head``: its ``scores``
+    and ``normalisation`` fields (``gpusafe.runtime.manifest.detector_manifest``)."""
     sample = (torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(seed)),)
     report, passes = convert_module(model, sample, out_dir, compare=compare_detections, **options)
     report["input"] = {"shape": [1, 3, size, size], "dtype": "float32", "range": [0.0, 1.0], "layout": "NCHW"}
     (Path(out_dir) / "report.json").write_text(json.dumps(report, indent=2))
-    manifest = detector_manifest(size, options.get("description"), labels, order=["model"],
+    manifest = detector_manifest(size, options.get("description"), labels, **(head or {}), order=["model"],
                                  graphs={"model": "model.tflite"}, host=None, wiring={"model": [("input", 0)]},
                                  outputs=[("model", 0), ("model", 1)])
     (Path(out_dir) / "manifest.json").write_text(json.dumps(manifest, indent=2))

@@ -50,7 +50,7 @@ def _part_inputs(split, sample) -> dict[str, tuple]:
 def convert_split_detector(model: torch.nn.Module, size: int, out_dir: str | Path, *, seed: int = 0,
                            profile: str = "mldrift", choose=(), catalog: Catalog | None = None,
                            description: dict | None = None, labels: dict | None = None, progress=None,
-                           mark: bool = True) -> dict:
+                           mark: bool = True, head: dict | None = None) -> dict:
     progress = progress or Progress()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -71,7 +71,7 @@ def convert_split_detector(model: torch.nn.Module, size: int, out_dir: str | Pat
     params = host_params(split.host)
     if params:
         save_file(params, str(out_dir / "host_params.safetensors"))
-    manifest = detector_manifest(size, description, labels, order=["graph_a", "host", "graph_b"],
+    manifest = detector_manifest(size, description, labels, **(head or {}), order=["graph_a", "host", "graph_b"],
                                  graphs={name: f"{name}.tflite" for name in parts}, host="host.json",
                                  host_params="host_params.safetensors" if params else None,
                                  wiring=split.wiring, outputs=split.outputs)

@@ -7,13 +7,13 @@ few-hundred-kB model with the same structure for tests. Weights cannot be downlo
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 from transformers import DFineConfig, DFineForObjectDetection
 
 from gpusafe.errors import GpusafeError
+from gpusafe.graphs.detectors import he_normal_init, load_detector, read_model_type
 
 # Per preset: (top-level config fields, backbone (HGNetV2) fields).
 _N_BACKBONE = dict(
@@ -99,14 +99,7 @@ def reinitialise(model: torch.nn.Module, seed: int) -> int:
     anchor-sized (30-130 pixels at 640) and still computed from every input. Non-layer buffers
     (anchors, reg_scale) are untouched. Returns the number of layers re-initialised.
     """
-    torch.manual_seed(seed)
-    count = 0
-    for module in model.modules():
-        if hasattr(module, "reset_parameters") and not isinstance(module, DFineForObjectDetection):
-            module.reset_parameters()
-            if isinstance(module, torch.nn.Conv2d | torch.nn.Linear):
-                torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
-            count += 1
+    count = he_normal_init(model, seed)
     with torch.no_grad():
         for head in box_heads(model):
             head.layers[-1].weight.mul_(BOX_HEAD_SCALE)
@@ -117,33 +110,12 @@ def load_dfine(preset: str | None = "s", weights: str | Path | None = None, seed
     """A D-FINE detector in eval mode: random weights from ``seed`` (see :func:`reinitialise`),
     or weights from a local directory."""
     if weights is not None:
-        path = Path(weights)
-        if not (path / "config.json").is_file():
-            raise GpusafeError(f"{path}: not a transformers model directory (no config.json)")
-        try:
-            model_type = json.loads((path / "config.json").read_text()).get("model_type")
-        except (OSError, ValueError, AttributeError) as e:
-            raise GpusafeError(f"{path}/config.json: not a readable transformers config ({e})") from None
+        model_type = read_model_type(weights)
         if model_type != "d_fine":
-            raise GpusafeError(f"{path} holds a {model_type!r} model, not D-FINE ('d_fine'): 'convert dfine' "
-                               "converts D-FINE; wrap other models for 'convert module --model MODULE:FACTORY'")
-        try:
-            return DFineForObjectDetection.from_pretrained(str(path)).eval()
-        except (OSError, ValueError) as e:
-            raise GpusafeError(f"{path}: cannot load D-FINE weights ({e})") from None
+            raise GpusafeError(f"{weights} holds a {model_type!r} model, not D-FINE ('d_fine'): 'convert dfine' "
+                               "converts D-FINE; 'convert transformers --weights DIR' converts the other families")
+        return load_detector(weights)
     torch.manual_seed(seed)
     model = DFineForObjectDetection(dfine_config(preset)).eval()
     reinitialise(model, seed)
     return model
-
-
-class DetectorOutputs(torch.nn.Module):
-    """Wrap a transformers detector so that forward(pixels) returns (logits, boxes) tensors."""
-
-    def __init__(self, model: torch.nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, pixel_values: torch.Tensor):
-        outputs = self.model(pixel_values=pixel_values)
-        return outputs.logits, outputs.pred_boxes

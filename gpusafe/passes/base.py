@@ -18,7 +18,7 @@ from torch.fx import GraphModule
 from torch.fx.passes.infra.pass_base import PassBase, PassResult
 
 from gpusafe.errors import GpusafeError
-from gpusafe.fx import aten, calls, fake_value  # noqa: F401  (re-exported for passes)
+from gpusafe.fx import aten, calls, fake_value, value_scale  # noqa: F401  (re-exported for passes)
 
 AFTER_REWRITES = "rewrites"  # in ``after``: every rewrite in the pipeline runs first
 
@@ -133,6 +133,14 @@ class GraphPass(PassBase):
         :class:`~gpusafe.passes.decisions.Replay`) of the graph from before the pass that computes
         what the rewritten graph must compute if it is wired right, or None. Default: None."""
         return None
+
+
+class RelativeTolerance(GraphPass):
+    """A pass whose ``atol`` is relative: the outputs may move by ``atol * max(1, largest |output|)``
+    (fp32 rounding of sums taken in another order scales with the values summed)."""
+
+    def output_tolerance(self, reference) -> float:
+        return self.spec.atol * value_scale(reference)
 
 
 def check_order(specs) -> None:

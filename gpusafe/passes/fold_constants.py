@@ -15,6 +15,7 @@ for D-FINE: the sentinels only ever pass through a saturating sigmoid).
 from __future__ import annotations
 
 import torch
+import torch.fx
 from torch.fx.node import map_arg
 
 from gpusafe.passes.base import GraphPass, aten, graph_pass
@@ -44,6 +45,14 @@ def _attr(gm, target: str):
     for part in target.split("."):
         obj = getattr(obj, part)
     return obj
+
+
+def constant_value(gm, node) -> torch.Tensor | None:
+    """The tensor a ``get_attr`` node reads (a parameter, buffer or folded constant), else None."""
+    if not isinstance(node, torch.fx.Node) or node.op != "get_attr":
+        return None
+    value = _attr(gm, node.target)
+    return value.detach() if isinstance(value, torch.Tensor) else None
 
 
 @graph_pass("fold-constants", targets=["input-independent subgraphs"], atol=1e-4, after=["drop-asserts"],

@@ -2,7 +2,7 @@
 
 Preprocessing from the manifest (RGB, square resize to the input size, [0, 1], NCHW), the graphs
 on the LiteRT CPU interpreter (or the GPU delegate, ``gpu=True``) with the host step in numpy
-(``gpusafe.runtime.host.run_chain``), then the detector's usual post-processing: sigmoid scores,
+(``gpusafe.runtime.host.run_chain``), then the detector's usual post-processing: sigmoid (or, DETR's, softmax) scores,
 best class per query, threshold, cxcywh -> xyxy in image pixels, class-wise non-maximum
 suppression. Boxes can be drawn on the image (Pillow).
 """
@@ -59,10 +59,21 @@ def box_area(boxes: np.ndarray) -> np.ndarray:
     return np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
 
 
+def class_probabilities(logits: np.ndarray, scores: str = "sigmoid") -> np.ndarray:
+    """[Q, C] class probabilities from logits [1, Q, C']: per-class sigmoids, or (``softmax``) the
+    softmax over C' = C + 1 classes without its last, no-object column."""
+    logits = logits[0].astype(np.float64)
+    if scores == "softmax":
+        exp = np.exp(logits - logits.max(-1, keepdims=True))
+        return (exp / exp.sum(-1, keepdims=True))[:, :-1]
+    return 1 / (1 + np.exp(-logits))
+
+
 def postprocess(logits: np.ndarray, boxes: np.ndarray, width: int, height: int, threshold: float,
-                iou: float, labels: dict | None = None) -> list[dict]:
-    """Detections from logits [1, Q, C] and cxcywh boxes [1, Q, 4] in [0, 1]."""
-    probs = 1 / (1 + np.exp(-logits[0].astype(np.float64)))
+                iou: float, labels: dict | None = None, score: str = "sigmoid") -> list[dict]:
+    """Detections from logits [1, Q, C] and cxcywh boxes [1, Q, 4] in [0, 1]; ``score``: the
+    manifest's ``scores`` (see :func:`class_probabilities`)."""
+    probs = class_probabilities(logits, score)
     classes, scores = probs.argmax(-1), probs.max(-1)
     cx, cy, w, h = (boxes[0].astype(np.float64).T * np.array([[width], [height], [width], [height]]))
     xyxy = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], -1)
@@ -106,7 +117,8 @@ def detect(out_dir: str | Path, image_path: str | Path, *, threshold: float = 0.
         run_graph = partial(oracle.run_gpu, fp32=fp32)
         runtime = f"LiteRT GPU delegate (ML Drift, {'fp32' if fp32 else 'fp16'})"
     logits, boxes = run_chain(out_dir, manifest, [pixels], run_graph)
-    detections = postprocess(logits, boxes, image.width, image.height, threshold, iou, manifest.get("labels"))
+    detections = postprocess(logits, boxes, image.width, image.height, threshold, iou, manifest.get("labels"),
+                             manifest.get("scores", "sigmoid"))
     if boxes_png:
         draw(image, detections, boxes_png)
     return {"schema": "gpusafe.detect/1", "image": str(image_path), "size": [image.width, image.height],

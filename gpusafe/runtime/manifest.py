@@ -18,14 +18,24 @@ _FIELDS = {"schema": str, "model": dict, "input": dict, "order": list, "graphs":
            "outputs": list, "labels": dict}
 
 
-def detector_manifest(size: int, description: dict | None, labels: dict | None, **layout) -> dict:
+SCORES = ("sigmoid", "softmax")
+
+
+def detector_manifest(size: int, description: dict | None, labels: dict | None, *, scores: str = "sigmoid",
+                      normalisation: dict | None = None, **layout) -> dict:
     """The manifest of a detector taking one [1, 3, size, size] image in [0, 1] and returning
-    (logits, boxes); ``layout``: order, graphs, host, host_params, wiring, outputs."""
+    (logits, boxes); ``scores``: how logits become class scores (``softmax``: the last class is
+    no-object); ``normalisation``: the mean/std folded into the graph, if any; ``layout``: order,
+    graphs, host, host_params, wiring, outputs."""
+    folded = (f"; mean {normalisation['mean']} / std {normalisation['std']} normalisation is inside the graph"
+              if normalisation and normalisation.get("mean") else "; no mean/std normalisation")
     return {
         "schema": MANIFEST_SCHEMA,
         "model": description or {},
         "input": {"shape": [1, 3, size, size], "dtype": "float32", "range": [0.0, 1.0], "layout": "NCHW",
-                  "preprocessing": "RGB, resized to the input size, scaled to [0, 1]; no mean/std normalisation"},
+                  "preprocessing": f"RGB, resized to the input size, scaled to [0, 1]{folded}",
+                  "normalisation": normalisation or {"mean": None, "std": None}},
+        "scores": scores,
         **{key: value for key, value in layout.items() if key not in ("wiring", "outputs")},
         "wiring": {name: [list(source) for source in sources] for name, sources in layout["wiring"].items()},
         "outputs": [list(source) for source in layout["outputs"]],
@@ -44,6 +54,8 @@ def _problem(manifest) -> str | None:
             return f"field {key!r} missing or not a {kind.__name__}"
     if manifest["schema"] != MANIFEST_SCHEMA:
         return f"schema {manifest['schema']!r}, this gpusafe reads {MANIFEST_SCHEMA!r}"
+    if manifest.get("scores", "sigmoid") not in SCORES:
+        return f"scores {manifest['scores']!r} is none of {', '.join(SCORES)}"
     shape = manifest["input"].get("shape")
     if not (isinstance(shape, list) and len(shape) == 4 and all(isinstance(d, int) and d > 0 for d in shape)):
         return f"input shape {shape!r} is not [1, 3, H, W]"

@@ -47,7 +47,8 @@ def test_convert_writes_model_and_report(converted):
 
 
 def test_cpu_interpreter_matches_pytorch(converted, dfine_dir):
-    from gpusafe.graphs.dfine import DetectorOutputs, load_dfine
+    from gpusafe.graphs.detectors import DetectorOutputs
+    from gpusafe.graphs.dfine import load_dfine
     from gpusafe.runtime.interpreter import run_tflite
 
     out, _ = converted
@@ -98,7 +99,7 @@ def test_passes_are_model_agnostic_on_rt_detr_v2(tmp_path):
     from transformers import RTDetrV2Config, RTDetrV2ForObjectDetection
 
     from gpusafe.convert.pipeline import convert_detector
-    from gpusafe.graphs.dfine import DetectorOutputs
+    from gpusafe.graphs.detectors import DetectorOutputs
 
     config = RTDetrV2Config(
         encoder_hidden_dim=32, encoder_in_channels=[128, 256, 512], encoder_ffn_dim=64, encoder_attention_heads=2,

@@ -12,7 +12,8 @@ from gpusafe.catalog import specs
 from gpusafe.errors import GpusafeError
 from gpusafe.fx import op_histogram
 from gpusafe.graphs.capture import capture_graph_module
-from gpusafe.graphs.dfine import DetectorOutputs, load_dfine
+from gpusafe.graphs.detectors import DetectorOutputs
+from gpusafe.graphs.dfine import load_dfine
 from gpusafe.graphs.host_program import host_params, host_program
 from gpusafe.graphs.split import run_split, split_at_selection
 from gpusafe.lint import lint_file

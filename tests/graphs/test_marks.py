@@ -8,7 +8,8 @@ import torch
 from gpusafe.catalog import specs
 from gpusafe.fx import op_histogram
 from gpusafe.graphs.capture import capture_graph_module
-from gpusafe.graphs.dfine import DetectorOutputs, load_dfine
+from gpusafe.graphs.detectors import DetectorOutputs
+from gpusafe.graphs.dfine import load_dfine
 from gpusafe.graphs.marks import deformable_attention_marked
 from gpusafe.passes import PassManager
 

@@ -174,3 +174,40 @@ def test_gather_to_1d_selects_rows_with_one_gather(tmp_path):
     assert "aten.gather.default" not in after and report.max_abs_error == 0
     ops = lint_ops(gm, inputs, tmp_path)
     assert "GATHER_ND" not in ops and "GATHER" in ops
+
+
+def test_constant_matmul_operand_swaps_it_second(tmp_path):
+    """A constant first operand of a batched matmul (a DETR decoder's first query, folded) goes
+    second: no BATCH_MATMUL reads a constant first, which ML Drift refuses."""
+    query = torch.randn(1, 2, 20, 16)
+    everything = torch.ones(1, 1, 20, 16, dtype=torch.bool)  # a pixel mask of an unpadded image
+
+    def attend(x):
+        keys = x.reshape(1, 2, 16, 16)
+        attended = F.scaled_dot_product_attention(query, keys, keys * 2, attn_mask=everything)
+        return attended + torch.matmul(torch.ones(2, 20, 16) * 3, keys[0])
+
+    inputs = (torch.randn(1, 2, 256),)
+    gm, before, after, report = run(attend, inputs, ["fold-constants", "constant-matmul-operand"])
+    record = report.records[-1]
+    assert (record.matched, record.changed) == (2, 2) and not record.skipped
+    assert "aten.scaled_dot_product_attention.default" not in after
+    findings = lint_file(convert_to_tflite(gm, inputs, tmp_path / "m.tflite")).findings
+    assert not [f for f in findings if f.rule == "constant-input"]
+
+
+def test_broadcast_by_concat_leaves_no_broadcast_to(tmp_path):
+    """RF-DETR's class token repeated before a concatenation, an expand no consumer absorbs, and
+    a product whose operands both broadcast: CONCATENATION copies, no BROADCAST_TO, same values."""
+    def model(x, y):
+        token = x[:, :1].repeat(4, 1, 1)  # [4, 1, 8]
+        cat = torch.cat([token, x.expand(4, 3, 8)], dim=1)
+        return cat * 2, y[:, :, None] * x[:, None]  # [1, 3, 1, 8] x [1, 1, 3, 8]: both broadcast
+
+    inputs = (torch.randn(1, 3, 8), torch.randn(1, 3, 8))
+    gm, _, after, report = run(model, inputs, ["expand-to-broadcast", "broadcast-by-concat"])
+    record = report.records[-1]
+    assert record.changed == 3 and report.max_abs_error == 0
+    assert "aten.repeat.default" not in after and "aten.expand.default" not in after
+    ops = lint_ops(gm, inputs, tmp_path)
+    assert "BROADCAST_TO" not in ops and "CONCATENATION" in ops

@@ -129,13 +129,20 @@ def scalar_operand(sg, profile):
             yield op, f"{op.name} has a runtime 0-D input broadcast against a {max(t.rank for t in ins)}-D tensor"
 
 
-@rule("operand-kind", "error", "an operand that must be constant is computed at run time, or the reverse",
-      "fold the operand to a constant (pass fold-constants), or feed the op a runtime tensor")
+@rule("operand-kind", "error", "an operand that must be constant is computed at run time",
+      "fold the operand to a constant (pass fold-constants)")
 def operand_kind(sg, profile):
     for op in sg.operators:
         hit = first_input_at(sg, op, MUST_BE_CONSTANT.get(op.name, ()), lambda t: not t.is_constant)
         if hit:
             yield op, f"{op.name} input {hit[0]} must be a constant; it is computed at run time"
+
+
+@rule("constant-input", "error", "an operand that must be computed at run time is a constant",
+      "matmul: swap the operands with transposes, A @ B = (B^T @ A^T)^T (pass constant-matmul-operand); "
+      "elsewhere compute the operand from the input or fold the op away")
+def constant_input(sg, profile):
+    for op in sg.operators:
         hit = first_input_at(sg, op, MUST_BE_RUNTIME.get(op.name, ()), lambda t: t.is_constant)
         if hit:
             yield op, f"{op.name} input {hit[0]} must be a runtime tensor; it is a constant"
