@@ -50,8 +50,10 @@ def _delegate(path: str) -> str:
 
 
 def _lint_cell(lint: dict) -> str:
-    clean = lint["counts"]["error"] == 0 and "in 1 GPU partition" in lint["summary"]
-    return "clean" if clean else lint["summary"]
+    counts = lint["counts"]
+    if counts["error"] == 0 and "in 1 GPU partition" in lint["summary"]:
+        return f"whole, 0 errors ({counts['warning']} warnings)" if counts["warning"] else "whole, no findings"
+    return lint["summary"]
 
 
 def _split_cells(weights: Path, size: int, out: Path, selection: bool) -> list[str]:

@@ -285,7 +285,9 @@ def cmd_detect(args) -> int:
 def cmd_verify(args) -> int:
     from gpusafe.check.verify import verify
 
-    result = verify(args.out_dir, args.images, threshold=args.threshold, gpu=not args.no_gpu)
+    if args.probes < 0:
+        raise GpusafeError("--probes takes a count of tensors, 0 or more")
+    result = verify(args.out_dir, args.images, threshold=args.threshold, gpu=not args.no_gpu, probes=args.probes)
     if args.json:
         print(json.dumps(result, indent=2))
         return EXIT_OK
@@ -298,11 +300,15 @@ def cmd_verify(args) -> int:
             if key in entry:
                 _print_graphs(entry[key]["graphs"], f" on the GPU ({precision})")
                 print(f"  end to end on the GPU ({precision}): {_agreement(entry[key])}")
-            if "fp16_excess" in entry.get("gpu", {}):
-                excess = entry["gpu"]["fp16_excess"]
-                cells = "; ".join(f"{graph}[{i}] {row['excess']:.3g}x" for graph, rows in excess.items()
-                                  for i, row in enumerate(rows))
-                print(f"  GPU fp16 error / PyTorch fp16-storage error, per graph output: {cells}")
+        if "fp16_excess" in entry.get("gpu", {}):
+            excess = entry["gpu"]["fp16_excess"]
+            cells = "; ".join(f"{graph}[{i}] {row['excess']:.3g}x" for graph, rows in excess.items()
+                              for i, row in enumerate(rows))
+            print(f"  GPU fp16 error / PyTorch fp16-storage error, per graph output: {cells}")
+        for graph, found in entry.get("gpu", {}).get("probes", {}).items():
+            worst = ", ".join(f"op {p['op_index']} {p['op']} {p['shape']} (x{p['growth']:.3g}, relative error "
+                              f"{p['relative_error']:.2g})" for p in found["largest_growth"][:3])
+            print(f"  {graph}: the GPU's fp16 error grows most at {worst} ({len(found['probes'])} probes)")
     print(f"GPU: {result['gpu']}")
     return EXIT_OK
 
@@ -321,10 +327,21 @@ def _agreement(entry: dict) -> str:
 
 
 def cmd_bench(args) -> int:
+    progress = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
+    if args.what == "model":
+        from gpusafe.bench.model import bench_model, render
+
+        if not args.target:
+            raise GpusafeError("bench model needs OUT, a directory written by gpusafe convert")
+        if args.runs < 1 or args.threads < 1:
+            raise GpusafeError("--runs and --threads take 1 or more")
+        result = bench_model(args.target, runs=args.runs, threads=args.threads, gpu=not args.no_gpu,
+                             progress=progress)
+        print(json.dumps(result, indent=2) if args.json else render(result))
+        return EXIT_OK
     from gpusafe.bench import sampling
 
-    rows = sampling.run(out_dir=args.out, repeats=args.repeats, gpu_repeats=args.gpu_repeats,
-                        progress=lambda message: print(message, file=sys.stderr, flush=True))
+    rows = sampling.run(out_dir=args.out, repeats=args.repeats, gpu_repeats=args.gpu_repeats, progress=progress)
     print(json.dumps({"schema": "gpusafe.bench.sampling/1", "results": rows}, indent=2) if args.json
           else sampling.render(rows))
     return EXIT_OK
@@ -488,13 +505,23 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("images", nargs="*", metavar="IMAGE")
     verify.add_argument("--threshold", type=float, default=0.5, help="score threshold of the detections compared")
     verify.add_argument("--no-gpu", action="store_true", help="skip the GPU oracle")
+    verify.add_argument("--probes", type=int, default=0, metavar="N",
+                        help="on the GPU oracle, also expose N intermediate tensors per graph as extra outputs "
+                             "and say where the GPU's fp16 error grows (first image)")
     verify.add_argument("--json", action="store_true")
     verify.set_defaults(func=cmd_verify)
 
-    bench = sub.add_parser("bench", help="benchmarks: bench sampling")
-    bench.add_argument("what", choices=["sampling"], help="sampling: every grid_sample variant on D-FINE-S shapes")
+    bench = sub.add_parser("bench", help="benchmarks: bench model OUT, bench sampling",
+                           description="model: a converted detector's latency per graph and end to end, on the "
+                                       "LiteRT CPU interpreter and the GPU oracle (fp16 and fp32 kernels); "
+                                       "sampling: every grid_sample variant on D-FINE-S shapes.")
+    bench.add_argument("what", choices=["model", "sampling"])
+    bench.add_argument("target", nargs="?", metavar="OUT", help="for 'model': a directory written by gpusafe convert")
     bench.add_argument("--json", action="store_true")
-    bench.add_argument("--out", metavar="DIR", help="keep each variant's .tflite in DIR")
+    bench.add_argument("--runs", type=int, default=5, help="model: timed runs per part, after one warm-up (default 5)")
+    bench.add_argument("--threads", type=int, default=2, help="model: CPU interpreter threads (default 2)")
+    bench.add_argument("--no-gpu", action="store_true", help="model: skip the GPU oracle")
+    bench.add_argument("--out", metavar="DIR", help="sampling: keep each variant's .tflite in DIR")
     bench.add_argument("--repeats", type=int, default=20, help="CPU runs per variant (median; default 20)")
     bench.add_argument("--gpu-repeats", type=int, default=5, help="GPU-oracle runs per variant (median; default 5)")
     bench.set_defaults(func=cmd_bench)

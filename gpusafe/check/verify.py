@@ -186,8 +186,19 @@ def _end_to_end(reference: list, detections: list[dict], outputs: list, post, **
             "detections": compare_boxes(detections, post(*outputs))}
 
 
+def _probes(out_dir: Path, manifest: dict, parts: dict, count: int) -> dict:
+    import tempfile
+
+    from gpusafe.check.probes import probe_errors
+    from gpusafe.runtime import oracle
+
+    with tempfile.TemporaryDirectory() as workdir:
+        return {name: probe_errors(out_dir / manifest["graphs"][name], inputs, count, workdir, oracle.run_gpu)
+                for name, (inputs, _) in parts.items()}
+
+
 def verify(out_dir: str | Path, images=(), *, threshold: float = 0.5, iou_threshold: float = 0.5,
-           gpu: bool = True) -> dict:
+           gpu: bool = True, probes: int = 0) -> dict:
     import torch
 
     from gpusafe.runtime import oracle
@@ -219,6 +230,8 @@ def verify(out_dir: str | Path, images=(), *, threshold: float = 0.5, iou_thresh
         if "gpu" in entry:
             entry["gpu"]["fp16_excess"] = fp16_excess(entry["gpu"]["graphs"],
                                                       output_errors(manifest, parts, per_graph_fp16))
+            if probes and not results:  # the first image: where the GPU's fp16 error grows
+                entry["gpu"]["probes"] = _probes(Path(out_dir), manifest, parts, probes)
         results.append(entry)
     return {"schema": "gpusafe.verify/1", "out": str(out_dir), "threshold": threshold,
             "gpu": f"not run: {gpu_reason}" if gpu_reason else GPU_RUNS,

@@ -6,6 +6,9 @@ arange/meshgrid grids, weight reshapes. They are evaluated once here and stored 
 the converter sees constants instead of float64 math (which it cannot legalize: "failed to
 legalize operation 'tfl.pow'"), BROADCAST_TO of constant grids, RANGE or SHAPE ops.
 
+An uninitialised buffer (``torch.empty``; RF-DETR fills its query groups into one) has
+unspecified contents, which a program may not depend on: it becomes explicit zeros, so every
+run, and the numeric gate's comparisons, see the same values where an output exposes it.
 Stored values are float32 (float64 results are rounded once) and values beyond fp16's range
 (|v| > 65504, e.g. D-FINE's float-max "invalid anchor" sentinels) become +-1e4, which stays
 finite through fp16 GPU arithmetic. Tolerance: 1e-4 absolute on the model outputs (in practice 0
@@ -73,14 +76,30 @@ class FoldConstants(GraphPass):
                     try:
                         with torch.no_grad():
                             values[node] = node.target(*args, **kwargs)
+                        if node.target in UNINITIALISED:  # unspecified contents: zeros, the same every run
+                            values[node] = torch.zeros_like(values[node])
                     except Exception:  # e.g. an assert that only holds at run time: leave it in the graph
                         continue
         return values
 
+    def _zeros(self, gm, node, value: torch.Tensor) -> None:
+        """An uninitialised buffer as explicit zeros (not a stored constant: litert-torch refuses
+        graph outputs aliasing one)."""
+        self.matched()
+        with gm.graph.inserting_before(node):
+            zeros = gm.graph.call_function(aten.zeros.default, (list(value.shape),), {"dtype": value.dtype})
+        zeros.meta["val"] = node.meta.get("val")
+        node.replace_all_uses_with(zeros)
+        gm.graph.erase_node(node)
+        self.changed()
+
     def rewrite(self, gm):
         values = self._evaluate(gm)
         for node, value in values.items():
-            if node.op != "call_function" or node.target in UNINITIALISED or not isinstance(value, torch.Tensor):
+            if node.op == "call_function" and node.target in UNINITIALISED:
+                self._zeros(gm, node, value)
+                continue
+            if node.op != "call_function" or not isinstance(value, torch.Tensor):
                 continue
             if all(user in values for user in node.users):
                 continue  # only the frontier of the constant region becomes a buffer

@@ -5,8 +5,9 @@ parameters, the family's structure: its backbone type, feature levels, deformabl
 attention, one- or two-stage query selection) and the image size it is converted at. The weights
 are PyTorch's defaults with He-normal convolutions and linear layers
 (``gpusafe.graphs.detectors.he_normal_init``), so features keep their scale through the network
-and the query selection is not one big tie. ``save_tiny`` writes the model as a user would, with
-``save_pretrained``, for ``gpusafe convert transformers --weights DIR``.
+and the query selection is not one big tie, with the box heads' last layers scaled down.
+``save_tiny`` writes the model as a user would, with ``save_pretrained``, for
+``gpusafe convert transformers --weights DIR``.
 """
 
 from __future__ import annotations
@@ -86,6 +87,26 @@ def tiny_names() -> list[str]:
     return list(_configs(transformers))
 
 
+BOX_HEAD_SCALE = 0.01  # the box regression heads' last layers, relative to He-normal (see below)
+
+
+def _shrink_box_heads(model) -> None:
+    """Scale the last linear layer of every box-regression MLP (a module path naming ``bbox``) by
+    ``BOX_HEAD_SCALE``, as ``gpusafe.graphs.dfine.reinitialise`` does for D-FINE: at full
+    He-normal scale their outputs saturate the box sigmoids, and two-stage proposals' unbounded
+    coordinates reach 1e29 in tiny RF-DETR (where any fp32 rounding difference then overflows an
+    exp downstream); trained box heads start near zero."""
+    import torch
+
+    last: dict[str, torch.nn.Linear] = {}
+    for name, module in model.named_modules():
+        if "bbox" in name and isinstance(module, torch.nn.Linear):
+            last[name.rsplit(".", 1)[0]] = module  # registration order: the MLP's last layer wins
+    with torch.no_grad():
+        for layer in last.values():
+            layer.weight.mul_(BOX_HEAD_SCALE)
+
+
 def tiny_detector(name: str, seed: int = 0):
     """(the tiny random-weight model ``name``, in eval mode, its image size)."""
     import transformers
@@ -98,6 +119,7 @@ def tiny_detector(name: str, seed: int = 0):
     factory, size = configs[name]
     model = transformers.AutoModelForObjectDetection.from_config(factory()).eval()
     he_normal_init(model, seed)
+    _shrink_box_heads(model)
     return model, size
 
 
