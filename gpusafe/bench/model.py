@@ -7,8 +7,10 @@ then, per graph, the LiteRT CPU interpreter (``threads`` threads, one warm-up ru
 its fp32 kernels, each in a fresh process: compile, one warm-up, ``runs`` runs each synchronised
 by reading the outputs). End to end: every graph, the numpy host step and the post-processing
 (sigmoid or softmax scores, NMS) per run on the CPU; on the GPU the sum of the per-part medians
-(the graphs run in separate processes). Medians with min and max; the peak resident memory of
-this process (the CPU runs; no torch is loaded); each graph's file size and op count. The
+(the graphs run in separate processes), or None where the delegate refuses part of a graph
+(``gpu_error`` says why: a GPU-only figure needs every op on the GPU). Medians with min and max;
+the peak resident memory of this process (the CPU runs; no torch is loaded); each graph's file
+size and op count. The
 oracle ranks variants, it does not predict a phone's latency (a software rasteriser's cost
 model: docs/model-performance.md).
 """
@@ -132,9 +134,13 @@ def bench_model(out_dir: str | Path, *, runs: int = 5, threads: int = 2, gpu: bo
             continue
         for row in rows:
             progress(f"{row['name']}: GPU oracle, {'fp32' if fp32 else 'fp16'} kernels, {runs} runs")
-            _, seconds = oracle.run_gpu(row["path"], inputs[row["name"]], repeats=max(runs, 2), fp32=fp32)
-            row[key] = seconds * 1e3
-        result[key] = sum(row[key] for row in rows) + result["host_ms"] + result["postprocess_ms"]
+            try:
+                _, seconds = oracle.run_gpu(row["path"], inputs[row["name"]], repeats=max(runs, 2), fp32=fp32)
+                row[key] = seconds * 1e3
+            except oracle.OracleRunError as e:  # not every op on the GPU: no GPU-only figure
+                row[key], row["gpu_error"] = None, str(e).split(": ", 1)[-1]
+        timed = all(row[key] is not None for row in rows)
+        result[key] = sum(row[key] for row in rows) + result["host_ms"] + result["postprocess_ms"] if timed else None
     result["gpu"] = f"not run: {reason}" if reason else "ML Drift through the GPU oracle (software Vulkan)"
     result["graphs"] = rows
     return result

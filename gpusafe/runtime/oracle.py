@@ -123,7 +123,8 @@ def run_gpu(path: str | Path, inputs, timeout: float = 300.0, repeats: int = 1, 
     """Run ``path`` on the real GPU delegate (fp16 kernels, as phones run them; ``fp32``: the
     delegate's fp32 kernels, to tell its arithmetic from fp16 rounding); returns its outputs in
     signature order (args_0.. in, output_0.. out, as litert-torch names them). With ``repeats``
-    > 1 it also returns the median seconds of one run: ``(outputs, seconds)``."""
+    > 1 it also returns the median seconds of one run (after one untimed warm-up run):
+    ``(outputs, seconds)``."""
     import numpy as np
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -173,6 +174,9 @@ def _run_worker(path: str, source: str, result: str, repeats: int, precision: st
         inputs[name].write(array)
     outputs = {name: model.create_output_buffer_by_name(key, name) for name in out_names}
     times = []
+    if repeats > 1:  # a warm-up run, not timed: the first run pays for pipeline creation
+        model.run_by_name(key, inputs, outputs)
+        outputs[out_names[0]].read(1, np.float32)
     for _ in range(max(1, repeats)):
         start = time.perf_counter()
         model.run_by_name(key, inputs, outputs)

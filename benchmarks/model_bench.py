@@ -1,0 +1,130 @@
+"""Whole-model latency of D-FINE builds side by side, into docs/model-performance.md.
+
+    .venv/bin/python benchmarks/model_bench.py                      # D-FINE-n and -s at 640
+    .venv/bin/python benchmarks/model_bench.py --presets n --size 320 --runs 3 --no-write
+
+Per preset (random weights, seed 0), five builds converted here, then `gpusafe bench model` on
+each (one process, one machine, one run of this script):
+(a) unconstrained: litert-torch with only what it needs to load and run on the CPU at all
+    (drop-asserts, fold-constants, sort-to-topk; no marking): the CPU baseline;
+(b) port-style: `--split --profile strict --sampler dense` (the published port's dense sampler);
+(c) `--split --profile strict` (separable sampler);
+(d) the default one graph (mldrift profile, gather sampler);
+(e) `--split` on the mldrift profile (gather sampler; strict bans GATHER).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "model-performance.md"
+BEGIN, END = "<!-- model-bench: begin -->", "<!-- model-bench: end -->"
+BUILDS = {
+    "a": ("unconstrained (CPU baseline)", dict(passes=["drop-asserts", "fold-constants", "sort-to-topk"],
+                                                mark=False), False),
+    "b": ("port-style: split, strict, dense", dict(profile="strict", choose=["grid-sample-dense",
+                                                                             "deformable-attention-dense"]), True),
+    "c": ("split, strict (separable)", dict(profile="strict"), True),
+    "d": ("default one graph (gather)", dict(profile="mldrift"), False),
+    "e": ("split, mldrift (gather)", dict(profile="mldrift"), True),
+}
+
+
+def _convert(preset: str, size: int, key: str, out: Path, progress) -> None:
+    from gpusafe.convert.pipeline import convert_detector
+    from gpusafe.convert.split import convert_split_detector
+    from gpusafe.graphs.detectors import DetectorOutputs
+    from gpusafe.graphs.dfine import load_dfine
+
+    _, options, split = BUILDS[key]
+    model = DetectorOutputs(load_dfine(preset, seed=0))
+    description = {"family": "d-fine", "preset": preset, "seed": 0}
+    if split:
+        convert_split_detector(model, size, out, description=description, progress=progress, **options)
+    else:
+        convert_detector(model, size, out, description=description, progress=progress, **options)
+
+
+def _row(preset: str, key: str, result: dict) -> list[str]:
+    graphs = result["graphs"]
+
+    def parts(field):
+        if any(g.get(field) is None for g in graphs):
+            return "-"
+        values = [g[field]["median"] if isinstance(g[field], dict) else g[field] for g in graphs]
+        return " + ".join(f"{v:.0f}" for v in values)
+
+    def total(field):
+        return "-" if result[field] is None else f"{result[field]:.0f}"
+
+    return [f"D-FINE-{preset}", f"({key}) {BUILDS[key][0]}", " + ".join(str(g["ops"]) for g in graphs),
+            f"{sum(g['bytes'] for g in graphs) / 1e6:.1f}", parts("cpu_ms"), total("cpu_ms"), parts("gpu_ms"),
+            total("gpu_ms"), total("gpu_fp32_ms")]
+
+
+def _ratio(a, b) -> str:
+    return "-" if a is None or b is None or b == 0 else f"{a / b:.2f}x"
+
+
+def _ratios(preset: str, results: dict) -> list[str]:
+    d, b, a = results.get("d"), results.get("b"), results.get("a")
+    lines = []
+    if d and b:
+        lines.append(f"- D-FINE-{preset}: (b) port-style / (d) default: {_ratio(b['gpu_ms'], d['gpu_ms'])} on the "
+                     f"oracle (fp16), {_ratio(b['cpu_ms'], d['cpu_ms'])} on the CPU (> 1: the default is faster)")
+    if d and a:
+        lines.append(f"- D-FINE-{preset}: (d) default / (a) unconstrained on the CPU: "
+                     f"{_ratio(d['cpu_ms'], a['cpu_ms'])} (the target is <= 1.2x)")
+    return lines
+
+
+def _write(rows: list[list[str]], ratios: list[str], args) -> str:
+    header = ("| model | build | ops (per graph) | MB | CPU ms (per graph) | CPU ms end to end | GPU-oracle fp16 ms "
+              "(per graph) | GPU fp16 end to end | GPU fp32 end to end |\n" + "|---" * 9 + "|")
+    section = "\n".join([BEGIN, f"Input {args.size}x{args.size}, LiteRT CPU interpreter with {args.threads} threads, "
+                         f"medians of {args.runs} runs after one warm-up; written by `benchmarks/model_bench.py`.", "",
+                         header, *("| " + " | ".join(r) + " |" for r in rows), "", *ratios, END])
+    text = DOC.read_text() if DOC.exists() else "# Whole-model performance\n"
+    old = re.search(re.escape(BEGIN) + r".*?" + re.escape(END), text, re.S)
+    DOC.write_text(text.replace(old.group(0), section) if old else text.rstrip("\n") + "\n\n" + section + "\n")
+    return section
+
+
+def main() -> None:
+    from gpusafe.bench.model import bench_model
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--presets", nargs="+", default=["n", "s"])
+    parser.add_argument("--size", type=int, default=640)
+    parser.add_argument("--builds", nargs="+", default=list(BUILDS), choices=list(BUILDS))
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+
+    def progress(message):
+        print(message, file=sys.stderr, flush=True)
+
+    rows, ratios = [], []
+    for preset in args.presets:
+        results = {}
+        for key in args.builds:
+            with tempfile.TemporaryDirectory() as out:
+                progress(f"== D-FINE-{preset} ({key}) {BUILDS[key][0]}")
+                _convert(preset, args.size, key, Path(out), progress)
+                results[key] = bench_model(out, runs=args.runs, threads=args.threads, progress=progress)
+            rows.append(_row(preset, key, results[key]))
+            print("| " + " | ".join(rows[-1]) + " |", flush=True)
+        ratios += _ratios(preset, results)
+    print("\n".join(ratios))
+    if not args.no_write:
+        _write(rows, ratios, args)
+
+
+if __name__ == "__main__":
+    main()
