@@ -53,10 +53,6 @@ def _rank(node) -> int:
     return len(tensor_shape(node) or ()) if isinstance(node, Node) else 0
 
 
-def _product(sizes) -> int:
-    return math.prod(sizes)
-
-
 def _merged(shape, i: int) -> list[int]:
     return [*shape[:i], shape[i] * shape[i + 1], *shape[i + 2:]]
 
@@ -297,7 +293,7 @@ class MergeAxes(RelativeTolerance):
                     if k == i:
                         continue
                     sizes = [shape[a] for a in order]
-                    blocks = [_product(sizes[:i]), _product(sizes[i:k]), sizes[k], _product(sizes[k + 1:])]
+                    blocks = [math.prod(sizes[:i]), math.prod(sizes[i:k]), sizes[k], math.prod(sizes[k + 1:])]
                     value = gm.graph.call_function(aten.reshape.default, (value, blocks))
                     value = gm.graph.call_function(aten.permute.default, (value, [0, 2, 1, 3]))
                     order = [*order[:i], wanted, *order[i:k], *order[k + 1:]]
