@@ -30,6 +30,7 @@ from gpusafe.passes import (
     int64_to_int32,
     lift_rank3,
     merge_axes,
+    merge_clamp_chain,
 )
 from gpusafe.passes.base import AFTER_REWRITES, GraphPass, PassSpec, check_order
 from gpusafe.rewrites import (
@@ -57,7 +58,7 @@ BUILTIN_PASSES: tuple[type[GraphPass], ...] = (
     drop_asserts.DropAsserts, fold_constants.FoldConstants, cse.CommonSubexpressions,
     expand_to_broadcast.ExpandToBroadcast, int64_to_int32.Int64ToInt32, drop_unit_batch.DropUnitBatch,
     lift_rank3.LiftRank3, merge_axes.MergeAxes, constant_matmul_operand.ConstantMatmulOperand,
-    broadcast_by_concat.BroadcastByConcat,
+    broadcast_by_concat.BroadcastByConcat, merge_clamp_chain.MergeClampChain,
 )
 BUILTIN_REWRITES: tuple[Rewrite, ...] = (
     clamp_to_min_max.clamp_unit_by_negation,
@@ -75,22 +76,23 @@ PIPELINES: dict[str, list[str]] = {
     "mldrift": [
         *_CLEAN_UP,  # asserts, input-independent subgraphs, expand, int64: what litert-torch trips on
         # op rewrites: each op the delegate refuses, in a form it takes
-        "clamp-to-min-max", "grid-sample-gather", "deformable-attention-gather", "gather-to-1d",
-        "gather-expanded-to-1d", "group-norm-as-layer-norm", "pow-to-mul", "sort-to-topk", "stack-to-cat",
+        "merge-clamp-chain", "clamp-to-min-max", "grid-sample-gather", "deformable-attention-gather",
+        "gather-to-1d", "gather-expanded-to-1d", "group-norm-as-layer-norm", "pow-to-mul", "sort-to-topk",
+        "stack-to-cat",
         # layout, once the rewrites have made their tensors
         "drop-unit-batch", "merge-axes", "constant-matmul-operand", "broadcast-by-concat",
     ],
     "classic": [
         *_CLEAN_UP,
-        "clamp-to-min-max", "grid-sample-separable", "deformable-attention-separable", "group-norm-as-layer-norm",
-        "pow-to-mul", "stack-to-cat", "topk-max-and-mask", "sort-to-topk",
+        "merge-clamp-chain", "clamp-to-min-max", "grid-sample-separable", "deformable-attention-separable",
+        "group-norm-as-layer-norm", "pow-to-mul", "stack-to-cat", "topk-max-and-mask", "sort-to-topk",
         "drop-unit-batch", "merge-axes", "constant-matmul-operand", "broadcast-by-concat",
     ],
     "strict": [
         *_CLEAN_UP,
-        "clamp-to-min-max", "grid-sample-separable", "deformable-attention-separable", "gelu-erf-rational",
-        "group-norm-as-layer-norm", "layer-norm-fp16", "max-pool-edge-padding", "pow-to-mul", "stack-to-cat",
-        "topk-max-and-mask", "sort-to-topk",
+        "merge-clamp-chain", "clamp-to-min-max", "grid-sample-separable", "deformable-attention-separable",
+        "gelu-erf-rational", "group-norm-as-layer-norm", "layer-norm-fp16", "max-pool-edge-padding", "pow-to-mul",
+        "stack-to-cat", "topk-max-and-mask", "sort-to-topk",
         "drop-unit-batch", "merge-axes", "constant-matmul-operand", "lift-rank3", "broadcast-by-concat",
     ],
 }

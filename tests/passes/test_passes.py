@@ -211,3 +211,28 @@ def test_broadcast_by_concat_leaves_no_broadcast_to(tmp_path):
     assert "aten.repeat.default" not in after and "aten.expand.default" not in after
     ops = lint_ops(gm, inputs, tmp_path)
     assert "BROADCAST_TO" not in ops and "CONCATENATION" in ops
+
+
+@pytest.mark.parametrize("fn", [lambda x: x.clamp_min(0).clamp_max(1), lambda x: x.clamp_max(1.0).clamp_min(0.0),
+                                lambda x: torch.relu(x).clamp_max(1),
+                                lambda x: torch.minimum(torch.maximum(x, torch.tensor(0.0)), torch.tensor(1.0))],
+                         ids=["min-then-max", "max-then-min", "relu-then-max", "maximum-minimum"])
+def test_clamp_chains_onto_the_unit_interval_become_min_max(fn, tmp_path):
+    """Each chain converts to RELU_0_TO_1 as it is (measured); merged, clamp-to-min-max takes it."""
+    inputs = (torch.randn(1, 8, 8, 4) * 3,)
+    gm, _, _, report = run(fn, inputs, ["fold-constants", "merge-clamp-chain", "clamp-to-min-max"])
+    assert [r.changed for r in report.records[1:]] == [1, 1] and report.max_abs_error == 0
+    ops = lint_ops(gm, inputs, tmp_path)
+    assert "RELU_0_TO_1" not in ops and {"MAXIMUM", "MINIMUM"} <= set(ops)
+
+
+def test_clamp_chains_onto_other_bounds_or_read_twice_are_left():
+    _, _, _, report = run(lambda x: x.clamp_min(-1).clamp_max(1), X, ["merge-clamp-chain"])
+    assert report.records[0].changed == 0 and report.records[0].skipped
+
+    def read_twice(x):
+        rectified = torch.relu(x)
+        return rectified.clamp_max(1) + rectified
+
+    _, _, _, report = run(read_twice, X, ["merge-clamp-chain"])
+    assert report.records[0].changed == 0 and report.records[0].matched == 1
