@@ -22,9 +22,10 @@ FP16_UNIT = 2.0 ** -11
 FLOAT32 = 0  # schema.TensorType.FLOAT32
 
 
-def add_probes(path: str | Path, out_path: str | Path, count: int) -> list[dict]:
+def add_probes(path: str | Path, out_path: str | Path, count: int) -> tuple[int, list[dict]]:
     """Write ``path`` with ``count`` float32 op results (evenly spaced) as extra outputs to
-    ``out_path``; returns them in output order: op index, op, tensor name and shape."""
+    ``out_path``; returns how many outputs the graph had, and the probes in output order: op
+    index, op, tensor name and shape."""
     from ai_edge_litert import schema_py_generated as schema
     from ai_edge_litert.tools import flatbuffer_utils
 
@@ -50,7 +51,7 @@ def add_probes(path: str | Path, out_path: str | Path, count: int) -> list[dict]
                        "shape": [int(d) for d in sg.tensors[tensor].shape]})
     sg.outputs = np.array([*sg.outputs, *(t for _, t in candidates)], dtype=np.int32)
     flatbuffer_utils.write_model(model, str(out_path))
-    return probes
+    return first, probes
 
 
 def relative_error(reference: np.ndarray, candidate: np.ndarray) -> float:
@@ -65,8 +66,7 @@ def probe_errors(path: str | Path, inputs: list, count: int, workdir: str | Path
     from gpusafe.runtime.interpreter import run_tflite
 
     probed = Path(workdir) / f"{Path(path).stem}.probed.tflite"
-    probes = add_probes(path, probed, count)
-    first = len(run_tflite(path, inputs))
+    first, probes = add_probes(path, probed, count)
     cpu, gpu = run_tflite(probed, inputs)[first:], run_gpu(probed, inputs)[first:]
     previous = FP16_UNIT
     for probe, c, g in zip(probes, cpu, gpu, strict=True):

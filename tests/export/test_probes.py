@@ -27,8 +27,8 @@ def small_model(tmp_path_factory):
 
 def test_probes_are_extra_outputs_and_change_nothing(small_model, tmp_path):
     path, inputs, expected = small_model
-    probes = add_probes(path, tmp_path / "p.tflite", count=3)
-    assert len(probes) == 3 and all(p["shape"] and p["op"] for p in probes)
+    first, probes = add_probes(path, tmp_path / "p.tflite", count=3)
+    assert first == 1 and len(probes) == 3 and all(p["shape"] and p["op"] for p in probes)
     assert [p["op_index"] for p in probes] == sorted(p["op_index"] for p in probes)
     plain, probed = run_tflite(path, inputs), run_tflite(tmp_path / "p.tflite", inputs)
     assert len(probed) == len(plain) + 3
@@ -40,7 +40,7 @@ def test_probes_are_extra_outputs_and_change_nothing(small_model, tmp_path):
 
 def test_more_probes_than_tensors_takes_them_all(small_model, tmp_path):
     path, inputs, _ = small_model
-    probes = add_probes(path, tmp_path / "p.tflite", count=1000)
+    _, probes = add_probes(path, tmp_path / "p.tflite", count=1000)
     assert 3 <= len(probes) < 1000 and len(run_tflite(tmp_path / "p.tflite", inputs)) == 1 + len(probes)
 
 
