@@ -16,10 +16,11 @@ each (one process, one machine, one run of this script):
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import tempfile
 from pathlib import Path
+
+from doc_tables import replace_section
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "model-performance.md"
@@ -86,13 +87,10 @@ def _ratios(preset: str, results: dict) -> list[str]:
 def _write(rows: list[list[str]], ratios: list[str], args) -> str:
     header = ("| model | build | ops (per graph) | MB | CPU ms (per graph) | CPU ms end to end | GPU-oracle fp16 ms "
               "(per graph) | GPU fp16 end to end | GPU fp32 end to end |\n" + "|---" * 9 + "|")
-    section = "\n".join([BEGIN, f"Input {args.size}x{args.size}, LiteRT CPU interpreter with {args.threads} threads, "
-                         f"medians of {args.runs} runs after one warm-up; written by `benchmarks/model_bench.py`.", "",
-                         header, *("| " + " | ".join(r) + " |" for r in rows), "", *ratios, END])
-    text = DOC.read_text() if DOC.exists() else "# Whole-model performance\n"
-    old = re.search(re.escape(BEGIN) + r".*?" + re.escape(END), text, re.S)
-    DOC.write_text(text.replace(old.group(0), section) if old else text.rstrip("\n") + "\n\n" + section + "\n")
-    return section
+    intro = (f"Input {args.size}x{args.size}, LiteRT CPU interpreter with {args.threads} threads, medians of "
+             f"{args.runs} runs after one warm-up; written by `benchmarks/model_bench.py`.")
+    return replace_section(DOC, BEGIN, END, [intro, "", header, *("| " + " | ".join(r) + " |" for r in rows), "",
+                                             *ratios], "Whole-model performance")
 
 
 def main() -> None:

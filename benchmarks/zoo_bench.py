@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from doc_tables import delegate_cell, lint_cell, replace_section
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "zoo.md"
@@ -39,23 +40,6 @@ def _convert(weights: Path, size: int, out: Path, *extra: str) -> tuple[float, d
     return seconds, json.loads(run.stdout)
 
 
-def _delegate(path: str) -> str:
-    from gpusafe.runtime import oracle
-
-    reason = oracle.unavailable_reason()
-    if reason:
-        return f"not run ({reason})"
-    verdict = oracle.compile_gpu(path, timeout=600)
-    return "whole" if verdict.accepted else "refused: " + ", ".join(sorted({op for op, _ in verdict.rejected}))
-
-
-def _lint_cell(lint: dict) -> str:
-    counts = lint["counts"]
-    if counts["error"] == 0 and "in 1 GPU partition" in lint["summary"]:
-        return f"whole, 0 errors ({counts['warning']} warnings)" if counts["warning"] else "whole, no findings"
-    return lint["summary"]
-
-
 def _split_cells(weights: Path, size: int, out: Path, selection: bool) -> list[str]:
     if not selection:
         return ["n/a (one-stage: no query selection)", ""]
@@ -63,8 +47,8 @@ def _split_cells(weights: Path, size: int, out: Path, selection: bool) -> list[s
     if isinstance(report, str):
         return [f"**failed**: {report}", ""]
     graphs = report["graphs"]
-    return [" / ".join(_lint_cell(graphs[g]["lint"]) for g in ("graph_a", "graph_b")),
-            " / ".join(_delegate(graphs[g]["tflite"]["path"]) for g in ("graph_a", "graph_b"))]
+    return [" / ".join(lint_cell(graphs[g]["lint"]) for g in ("graph_a", "graph_b")),
+            " / ".join(delegate_cell(graphs[g]["tflite"]["path"]) for g in ("graph_a", "graph_b"))]
 
 
 def _row(name: str) -> str:
@@ -83,16 +67,9 @@ def _row(name: str) -> str:
             return "| " + " | ".join(cells + [f"**failed**: {report}", "", "", "", "", ""]) + " |"
         cpu = report["cpu_check"]
         selection = any(p["name"] == "sort-to-topk" and p["changed"] for p in report["passes"]["passes"])
-        cells += [str(report["tflite"]["ops"]), f"{cpu['matched']}/{cpu['queries']}", _lint_cell(report["lint"]),
-                  _delegate(report["tflite"]["path"]), *_split_cells(weights, size, Path(tmp) / "split", selection)]
+        cells += [str(report["tflite"]["ops"]), f"{cpu['matched']}/{cpu['queries']}", lint_cell(report["lint"]),
+                  delegate_cell(report["tflite"]["path"]), *_split_cells(weights, size, Path(tmp) / "split", selection)]
     return "| " + " | ".join(cells) + " |"
-
-
-def _write(rows: list[str]) -> None:
-    text = DOC.read_text()
-    old = re.search(re.escape(BEGIN) + r".*?" + re.escape(END), text, re.S)
-    section = "\n".join([BEGIN, HEADER, *rows, END])
-    DOC.write_text(text.replace(old.group(0), section) if old else text.rstrip("\n") + "\n\n" + section + "\n")
 
 
 def main() -> None:
@@ -107,7 +84,7 @@ def main() -> None:
         rows.append(_row(name))
         print(rows[-1], flush=True)
     if not args.no_write:
-        _write(rows)
+        replace_section(DOC, BEGIN, END, [HEADER, *rows], "The DETR zoo")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,14 @@ def match_queries(reference: list[np.ndarray], candidate: list[np.ndarray]) -> n
     return order
 
 
+def looks_like_detections(outputs: list[np.ndarray]) -> bool:
+    """Two outputs shaped like a detector's: logits [1, Q, K] and boxes [1, Q, 4]."""
+    if len(outputs) != 2:
+        return False
+    logits, boxes = (np.shape(o) for o in outputs)
+    return len(logits) == 3 and logits[0] == 1 and tuple(boxes) == (1, logits[1], 4)
+
+
 def compare_detections(reference, candidate, atol_logits: float = 1e-3, atol_boxes: float = 1e-4) -> dict:
     """Matched-query comparison of (logits, boxes): counts, and max errors over matched queries."""
     order = match_queries(reference, candidate)

@@ -16,7 +16,7 @@ from torch.fx import GraphModule
 from gpusafe.analysis.fp16_precision import fp16_precision_report
 from gpusafe.analysis.fp16_ranges import fp16_report
 from gpusafe.catalog import Catalog, builtin
-from gpusafe.check.compare import compare_detections
+from gpusafe.check.compare import compare_detections, looks_like_detections
 from gpusafe.convert.leaf_split import split_fanout_leaves
 from gpusafe.convert.litert import convert_to_tflite
 from gpusafe.errors import GpusafeError
@@ -43,7 +43,11 @@ class Progress:
 
 
 def compare_outputs(reference: list, candidate: list) -> dict:
-    """Output-by-output max |error| of a converted module against PyTorch."""
+    """Output-by-output max |error| of a converted module against PyTorch; outputs shaped like a
+    detector's (logits [1, Q, K], boxes [1, Q, 4]) are compared query by query instead
+    (:func:`gpusafe.check.compare.compare_detections`), since a top-k near tie reorders queries."""
+    if looks_like_detections(reference):
+        return compare_detections(reference, candidate)
     errors = [float(np.abs(np.asarray(r, np.float64) - np.asarray(c, np.float64)).max(initial=0.0))
               for r, c in zip(reference, candidate, strict=True)]
     return {"outputs": len(errors), "max_abs_error": errors}

@@ -95,6 +95,17 @@ def test_compare_detections_counts_boundary_swaps():
     assert check["max_abs_error_matched"] == {"logits": 0.0, "boxes": 0.0}
 
 
+def test_module_outputs_shaped_like_detections_are_matched_query_by_query():
+    from gpusafe.convert.pipeline import compare_outputs
+
+    rng = np.random.default_rng(2)
+    logits, boxes = rng.random((1, 5, 3)), rng.random((1, 5, 4))
+    check = compare_outputs([logits, boxes], [logits[:, ::-1], boxes[:, ::-1]])
+    assert (check["matched"], check["boundary_swaps"]) == (5, 0)
+    other = compare_outputs([logits, boxes[:, :, :3]], [logits[:, ::-1], boxes[:, ::-1, :3]])  # not boxes: raw
+    assert other["outputs"] == 2 and other["max_abs_error"][0] > 0
+
+
 def test_passes_are_model_agnostic_on_rt_detr_v2(tmp_path):
     from transformers import RTDetrV2Config, RTDetrV2ForObjectDetection
 

@@ -33,3 +33,22 @@ def test_both_grid_sampler_overloads_are_replaced(rewrite):
     gm, report = PassManager(specs([rewrite]), (value, grid)).run(gm)  # numerics checked per op
     assert report.records[0].changed == 2
     assert not {"aten.grid_sampler.default", "aten.grid_sampler_2d.default"} & set(op_histogram(gm))
+
+
+def test_gather_reads_inside_its_table_for_nan_coordinates():
+    """A NaN coordinate's int32 cast is undefined: the clamped row index keeps the GATHER in the
+    table (index_select would raise otherwise); the samples of finite points are unaffected."""
+    value = torch.randn(2, 3, 5, 6)
+    grid = torch.tensor([[float("nan"), 0.2], [0.1, float("nan")], [0.3, -0.4]]).reshape(1, 1, 3, 2).repeat(2, 1, 1, 1)
+    out = grid_sample_gather(value, grid, False)
+    assert torch.isnan(out[..., :2]).all()
+    assert torch.allclose(out[..., 2], torch.nn.functional.grid_sample(value, grid[:, :, 2:], align_corners=False)[..., 0],
+                          atol=1e-6)
+
+
+def test_gather_reads_all_four_corners_with_one_gather_and_no_masks():
+    value, grid = torch.randn(1, 4, 7, 9), torch.rand(1, 5, 3, 2) * 2.4 - 1.2
+    gm = capture_graph_module(FunctionModule(grid_sample_gather), (value, grid, False))
+    ops = op_histogram(gm)
+    assert ops["tfl.gather.default"] == 1
+    assert not {"aten.ge.Scalar", "aten.le.Scalar", "aten.__and__.Tensor", "aten.logical_and.default"} & set(ops)
