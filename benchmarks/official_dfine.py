@@ -29,6 +29,7 @@ EXAMPLE = ROOT / "examples" / "official_dfine"
 DOC = ROOT / "docs" / "official-dfine.md"
 BEGIN, END = "<!-- official-dfine: begin -->", "<!-- official-dfine: end -->"
 PACKAGE = "d-fine-project==1.0.0"
+BUILDS = {"one": ("one graph (default: mldrift)", ()), "split": ("split, strict", ("--split", "--profile", "strict"))}
 HEADER = ("| build | converts (s) | ops (per graph) | MB | CPU vs PyTorch: matched queries | logits / boxes max err "
           "(matched) | lint (per graph) | real delegate (per graph) |\n" + "|---" * 8 + "|")
 
@@ -80,9 +81,9 @@ def main() -> None:
     src = unpack_official(args.cache)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for build, extra in (("one graph (default: mldrift)", ()), ("split, strict", ("--split", "--profile", "strict"))):
+        for key, (build, extra) in BUILDS.items():
             print(f"converting: {build}", flush=True)
-            rows.append(row(build, *convert(src, args.size, Path(tmp) / build.split()[0].strip(","), *extra)))
+            rows.append(row(build, *convert(src, args.size, Path(tmp) / key, *extra)))
             print(rows[-1], flush=True)
     if not args.no_write:
         intro = (f"D-FINE-S (`{PACKAGE}`, `dfine_hgnetv2_s_coco.yml` values, random weights, `deploy()`), input "
