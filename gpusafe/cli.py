@@ -188,7 +188,8 @@ def cmd_convert(args) -> int:
     from gpusafe.convert.pipeline import convert_detector
 
     catalog = catalogs.load(args.plugin)
-    options = dict(profile=args.profile, choose=_chosen_rewrites(args, catalog), catalog=catalog, mark=not args.no_mark)
+    options = dict(profile=args.profile, choose=_chosen_rewrites(args, catalog), catalog=catalog, mark=not args.no_mark,
+                   weights_dtype=args.weights_dtype)
     if args.family == "module":
         converted = _convert_user_module(args, options)
         if isinstance(converted, int):
@@ -220,6 +221,7 @@ def cmd_convert(args) -> int:
         errors = ", ".join(f"{e:.2g}" for e in cpu["max_abs_error"])
         print(f"  CPU interpreter vs PyTorch: max |err| per output {errors}")
     print(f"  {_fp16_line(report['fp16'])}")
+    _print_weights(report["weights"])
     print(f"  lint: {report['lint']['summary']} (gpusafe lint {report['tflite']['path']} lists each finding)")
     return EXIT_OK
 
@@ -243,7 +245,25 @@ def _convert_split(args, model, description, labels, options, size=None) -> int:
     worst = cpu["max_abs_error_matched"]
     print(f"  chain (A and B on the LiteRT CPU interpreter, host in numpy) vs PyTorch: {cpu['matched']} of "
           f"{cpu['queries']} queries match (logits max |err| {worst['logits']:.2g}, boxes {worst['boxes']:.2g})")
+    _print_weights(report["weights"])
     return EXIT_OK
+
+
+def _print_weights(weights: dict) -> None:
+    if weights["dtype"] != "fp16":
+        return
+    graphs = weights["graphs"].values()
+    before, after = sum(g["bytes_fp32"] for g in graphs) / 1e6, sum(g["bytes"] for g in graphs) / 1e6
+    moved = weights["vs_fp32_weights"]
+    if "queries" in moved:
+        worst = moved["max_abs_error_all"]
+        change = (f"logits max |err| {worst['logits']:.2g}, boxes {worst['boxes']:.2g} over the {moved['queries']} "
+                  f"queries matched ({moved['matched']} within logits {moved['tolerance']['logits']:g} and boxes "
+                  f"{moved['tolerance']['boxes']:g})")
+    else:
+        change = "max |err| per output " + ", ".join(f"{e:.2g}" for e in moved["max_abs_error"])
+    print(f"  fp16 weights: {before:.1f} MB -> {after:.1f} MB ({sum(g['dequantize_ops'] for g in graphs)} DEQUANTIZE);"
+          f" against fp32 weights on the CPU interpreter: {change}")
 
 
 def _fp16_line(fp16: dict) -> str:
@@ -475,6 +495,10 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--no-mark", action="store_true",
                          help="capture without marking deformable attention: its grid_samples go through the "
                               "grid-sample rewrites (marking is automatic, and falls back to this when it fails)")
+    convert.add_argument("--weights-dtype", choices=("fp32", "fp16"), default="fp32",
+                         help="fp16: store convolution and fully-connected weights as float16 behind DEQUANTIZE "
+                              "(about half the file; the GPU delegate folds it) after the CPU check; the report "
+                              "says how far that moves the outputs (default: fp32)")
     convert.add_argument("--out", required=True, metavar="DIR",
                          help="writes DIR/model.tflite (or the split files) and DIR/report.json")
     convert.add_argument("--json", action="store_true", help="print report.json instead of the summary")

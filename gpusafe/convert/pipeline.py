@@ -19,6 +19,7 @@ from gpusafe.catalog import Catalog, builtin
 from gpusafe.check.compare import compare_detections, looks_like_detections
 from gpusafe.convert.leaf_split import split_fanout_leaves
 from gpusafe.convert.litert import convert_to_tflite
+from gpusafe.convert.weights import store_weights_fp16
 from gpusafe.errors import GpusafeError
 from gpusafe.graphs.capture import capture_graph_module
 from gpusafe.graphs.marks import MS_DEFORM_ATTN
@@ -163,6 +164,17 @@ def capture_for(model: torch.nn.Module, sample: tuple, passes: list[str], catalo
     return graph, time.perf_counter() - start, {"requested": wanted, "marked": marked, "note": note}
 
 
+def fp16_weights(parts: list[ConvertedGraph], run, before: list, compare) -> dict:
+    """Stores each graph's convolution and fully-connected weights as fp16
+    (:mod:`gpusafe.convert.weights`), after the CPU check of the fp32 file, relints the graphs and
+    reports how far the outputs moved: ``run()`` gives the model's outputs on the sample input,
+    ``before`` the same with fp32 weights."""
+    graphs = {part.tflite.name: store_weights_fp16(part.tflite) for part in parts}
+    for part in parts:
+        part.lint = lint_file(part.tflite, part.lint.profile)
+    return {"dtype": "fp16", "graphs": graphs, "vs_fp32_weights": compare(before, run())}
+
+
 def reference_outputs(model: torch.nn.Module, sample: tuple) -> list[np.ndarray]:
     with torch.no_grad():
         outputs = model(*sample)
@@ -171,11 +183,14 @@ def reference_outputs(model: torch.nn.Module, sample: tuple) -> list[np.ndarray]
 
 def convert_module(model: torch.nn.Module, sample: tuple, out_dir: str | Path, *, profile: str = "mldrift",
                    passes=None, choose=(), catalog: Catalog | None = None, description: dict | None = None,
-                   compare=compare_outputs, progress=None, mark: bool = True) -> tuple[dict, PassReport]:
+                   compare=compare_outputs, progress=None, mark: bool = True,
+                   weights_dtype: str = "fp32") -> tuple[dict, PassReport]:
     """capture -> passes -> litert-torch -> CPU check -> lint for any module; writes
     OUT/model.tflite and OUT/report.json. ``passes`` replaces the profile's default pipeline;
     ``choose`` names rewrites to run instead of the default ones for the same op
-    (``grid-sample-separable`` on mldrift). Returns the report (as written) and the pass report."""
+    (``grid-sample-separable`` on mldrift); ``weights_dtype="fp16"`` stores the convolution and
+    fully-connected weights as fp16 after the CPU check (:func:`fp16_weights`). Returns the report
+    (as written) and the pass report."""
     progress = progress or Progress()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -185,12 +200,18 @@ def convert_module(model: torch.nn.Module, sample: tuple, out_dir: str | Path, *
     part = rewrite_and_convert(graph, sample, out_dir / "model.tflite", chosen, profile=profile, catalog=catalog,
                                progress=progress)
     progress("checking the .tflite on the LiteRT CPU interpreter")
-    check = compare(reference_outputs(model, sample), run_tflite(part.tflite, [s.numpy() for s in sample]))
+    inputs = [s.numpy() for s in sample]
+    candidate = run_tflite(part.tflite, inputs)
+    check = compare(reference_outputs(model, sample), candidate)
+    weights = {"dtype": "fp32"}
+    if weights_dtype == "fp16":
+        progress("storing convolution and fully-connected weights as fp16 (ai-edge-quantizer)")
+        weights = fp16_weights([part], partial(run_tflite, part.tflite, inputs), candidate, compare)
     summary = part.summary()
     summary["timings"] = {"capture_s": round(capture_s, 2), **summary["timings"]}
     report = {"schema": REPORT_SCHEMA, "model": description or {},
               "inputs": [{"shape": list(s.shape), "dtype": str(s.dtype).removeprefix("torch.")} for s in sample],
-              "marking": marking, **summary, "cpu_check": check}
+              "marking": marking, **summary, "cpu_check": check, "weights": weights}
     (out_dir / "report.json").write_text(json.dumps(report, indent=2))
     return report, part.passes
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -25,6 +26,7 @@ from gpusafe.convert.pipeline import (
     REPORT_SCHEMA,
     Progress,
     capture_for,
+    fp16_weights,
     reference_outputs,
     rewrite_and_convert,
 )
@@ -50,7 +52,7 @@ def _part_inputs(split, sample) -> dict[str, tuple]:
 def convert_split_detector(model: torch.nn.Module, size: int, out_dir: str | Path, *, seed: int = 0,
                            profile: str = "mldrift", choose=(), catalog: Catalog | None = None,
                            description: dict | None = None, labels: dict | None = None, progress=None,
-                           mark: bool = True, head: dict | None = None) -> dict:
+                           mark: bool = True, head: dict | None = None, weights_dtype: str = "fp32") -> dict:
     progress = progress or Progress()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -77,12 +79,19 @@ def convert_split_detector(model: torch.nn.Module, size: int, out_dir: str | Pat
                                  wiring=split.wiring, outputs=split.outputs)
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
     progress("checking the chain (A and B on the LiteRT CPU interpreter, host in numpy) against PyTorch")
-    check = compare_detections(reference_outputs(model, sample), run_chain(out_dir, manifest, [sample[0].numpy()]))
+    chain = partial(run_chain, out_dir, manifest, [sample[0].numpy()])
+    fp32_outputs = chain()
+    check = compare_detections(reference_outputs(model, sample), fp32_outputs)
+    weights = {"dtype": "fp32"}
+    if weights_dtype == "fp16":
+        progress("storing convolution and fully-connected weights as fp16 (ai-edge-quantizer)")
+        weights = fp16_weights(list(parts.values()), chain, fp32_outputs, compare_detections)
     report = {"schema": REPORT_SCHEMA, "model": description or {}, "split": True, "profile": profile,
               "marking": marking,
               "input": manifest["input"], "timings": {"capture_s": round(capture_s, 2), "split_s": round(split_s, 2)},
               "whole_graph_passes": whole.to_json(), "host_ops": [op["op"] for op in json.loads(
                   (out_dir / "host.json").read_text())["ops"]],
-              "graphs": {name: part.summary() for name, part in parts.items()}, "cpu_check": check}
+              "graphs": {name: part.summary() for name, part in parts.items()}, "cpu_check": check,
+              "weights": weights}
     (out_dir / "report.json").write_text(json.dumps(report, indent=2))
     return report

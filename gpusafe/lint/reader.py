@@ -132,11 +132,20 @@ def _read_options(reader: _Reader, table, type_name: str | None) -> dict:
     return out
 
 
+def _raw_builtin_code(oc) -> int:
+    """The builtin_code field as stored (field 3, vtable slot 10). The tflite package's
+    BuiltinCode() returns deprecated_builtin_code whenever builtin_code < 127, which misreads
+    files that leave the deprecated field 0 (ai-edge-quantizer writes DEQUANTIZE as builtin_code 6,
+    deprecated 0: read as ADD); LiteRT takes the larger of the two fields."""
+    offset = oc._tab.Offset(10)
+    return oc._tab.Get(flatbuffers.number_types.Int32Flags, offset + oc._tab.Pos) if offset else 0
+
+
 def _read_opcodes(reader: _Reader, model) -> list[tuple[int, int, str | None]]:
     codes = []
     for i in range(reader.length(model, "OperatorCodes")):
         oc = reader.table(model.OperatorCodes(i), f"operator code {i}")
-        code = max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode())
+        code = max(_raw_builtin_code(oc), oc.DeprecatedBuiltinCode())
         custom = reader.string(oc.CustomCode()) if code == CUSTOM_CODE else None
         codes.append((code, oc.Version() or 1, custom))
     return codes

@@ -256,8 +256,8 @@ def test_detect_on_the_gpu_delegate(split_dir, tmp_path, oracle_available):
 def strict_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("strict")
     proc = subprocess.run([sys.executable, "-m", "gpusafe", "convert", "dfine", "--preset", "tiny", "--size", "128",
-                           "--split", "--profile", "strict", "--out", str(out), "--json"], capture_output=True,
-                          text=True, timeout=900)
+                           "--split", "--profile", "strict", "--weights-dtype", "fp16", "--out", str(out), "--json"],
+                          capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out, json.loads(proc.stdout)
 
@@ -275,7 +275,20 @@ def test_strict_split_lints_clean_and_matches_pytorch(strict_dir):
     assert report["cpu_check"]["matched"] == report["cpu_check"]["queries"] == 30
 
 
+def test_strict_split_with_fp16_weights(strict_dir):
+    """Both graphs' conv/linear weights behind DEQUANTIZE (strict takes it: the delegate folds it), the
+    chain's move against fp32 weights reported query by query."""
+    _, report = strict_dir
+    weights = report["weights"]
+    assert weights["dtype"] == "fp16" and set(weights["graphs"]) == {"graph_a.tflite", "graph_b.tflite"}
+    for name, graph in weights["graphs"].items():
+        assert graph["dequantize_ops"] > 0 and graph["bytes"] < 0.75 * graph["bytes_fp32"], name
+    moved = weights["vs_fp32_weights"]
+    assert moved["queries"] == 30 and 0 < moved["max_abs_error_all"]["logits"] < 0.05
+
+
 def test_strict_split_runs_whole_on_the_real_delegate_and_agrees_in_fp32(strict_dir, oracle_available):
+    """With fp16 weights (the fixture's): verify's PyTorch reference keeps fp32 weights."""
     from gpusafe.check.verify import verify
     from gpusafe.runtime.oracle import compile_many
 

@@ -60,11 +60,14 @@ def _model_with_opcode(path, builtin, deprecated):
 
 
 def test_builtin_code_is_the_max_of_both_fields(tmp_path):
-    # Codes above 127 live only in builtin_code; old files fill only deprecated_builtin_code.
+    # Codes above 127 live only in builtin_code; old files fill only deprecated_builtin_code;
+    # ai-edge-quantizer fills only builtin_code, below 127 (DEQUANTIZE 6, deprecated 0).
     new = _model_with_opcode(tmp_path / "new.tflite", schema.BuiltinOperator.GELU, 127)
     old = _model_with_opcode(tmp_path / "old.tflite", 0, schema.BuiltinOperator.LOGISTIC)
+    quantizer = _model_with_opcode(tmp_path / "quantizer.tflite", schema.BuiltinOperator.LOGISTIC, 0)
     assert read_model(new).subgraphs[0].operators[0].name == "GELU"
     assert read_model(old).subgraphs[0].operators[0].name == "LOGISTIC"
+    assert read_model(quantizer).subgraphs[0].operators[0].name == "LOGISTIC"
 
 
 def test_large_constants_are_constant_without_values(tmp_path):
