@@ -10,12 +10,17 @@ each (one process, one machine, one run of this script):
 (b) port-style: `--split --profile strict --sampler dense` (the published port's dense sampler);
 (c) `--split --profile strict` (separable sampler);
 (d) the default one graph (mldrift profile, gather sampler);
-(e) `--split` on the mldrift profile (gather sampler; strict bans GATHER).
+(e) `--split` on the mldrift profile (gather sampler; strict bans GATHER);
+(f) the default one graph with `--weights-dtype fp16` (conv and linear weights stored as fp16);
+with `--baseline REV`, also (d) as gpusafe at git revision REV converts it (checked out into a
+temporary worktree, run in its own process): the default build before and after, side by side.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -33,10 +38,11 @@ BUILDS = {
     "c": ("split, strict (separable)", dict(profile="strict"), True),
     "d": ("default one graph (gather)", dict(profile="mldrift"), False),
     "e": ("split, mldrift (gather)", dict(profile="mldrift"), True),
+    "f": ("default one graph, fp16 weights", dict(profile="mldrift", weights_dtype="fp16"), False),
 }
 
 
-def _convert(preset: str, size: int, key: str, out: Path, progress) -> None:
+def _convert(preset: str, size: int, key: str, out: Path, progress) -> dict:
     from gpusafe.convert.pipeline import convert_detector
     from gpusafe.convert.split import convert_split_detector
     from gpusafe.graphs.detectors import DetectorOutputs
@@ -46,12 +52,25 @@ def _convert(preset: str, size: int, key: str, out: Path, progress) -> None:
     model = DetectorOutputs(load_dfine(preset, seed=0))
     description = {"family": "d-fine", "preset": preset, "seed": 0}
     if split:
-        convert_split_detector(model, size, out, description=description, progress=progress, **options)
-    else:
-        convert_detector(model, size, out, description=description, progress=progress, **options)
+        return convert_split_detector(model, size, out, description=description, progress=progress, **options)
+    return convert_detector(model, size, out, description=description, progress=progress, **options)[0]
 
 
-def _row(preset: str, key: str, result: dict) -> list[str]:
+def _convert_at(revision: str, preset: str, size: int, out: Path, progress) -> None:
+    """Build (d) with gpusafe as it was at ``revision``: a detached worktree, its own process."""
+    with tempfile.TemporaryDirectory() as tree:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", tree, revision], check=True,
+                       capture_output=True)
+        try:
+            progress(f"converting with gpusafe at {revision}")
+            subprocess.run([sys.executable, "-m", "gpusafe", "convert", "dfine", "--preset", preset, "--size",
+                            str(size), "--seed", "0", "--out", str(out)], check=True, capture_output=True,
+                           env={**os.environ, "PYTHONPATH": tree}, cwd=tree)
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", tree], check=True)
+
+
+def _row(preset: str, label: str, result: dict) -> list[str]:
     graphs = result["graphs"]
 
     def parts(field):
@@ -63,7 +82,7 @@ def _row(preset: str, key: str, result: dict) -> list[str]:
     def total(field):
         return "-" if result[field] is None else f"{result[field]:.0f}"
 
-    return [f"D-FINE-{preset}", f"({key}) {BUILDS[key][0]}", " + ".join(str(g["ops"]) for g in graphs),
+    return [f"D-FINE-{preset}", label, " + ".join(str(g["ops"]) for g in graphs),
             f"{sum(g['bytes'] for g in graphs) / 1e6:.1f}", parts("cpu_ms"), total("cpu_ms"), parts("gpu_ms"),
             total("gpu_ms"), total("gpu_fp32_ms")]
 
@@ -72,15 +91,25 @@ def _ratio(a, b) -> str:
     return "-" if a is None or b is None or b == 0 else f"{a / b:.2f}x"
 
 
-def _ratios(preset: str, results: dict) -> list[str]:
-    d, b, a = results.get("d"), results.get("b"), results.get("a")
+def _ratios(preset: str, results: dict, reports: dict, baseline: str | None) -> list[str]:
+    d, b, a, f, before = (results.get(k) for k in ("d", "b", "a", "f", "baseline"))
     lines = []
+    if d and before:
+        lines.append(f"- D-FINE-{preset}: (d) at {baseline} / (d) now: {_ratio(before['gpu_ms'], d['gpu_ms'])} on the "
+                     f"oracle (fp16), {_ratio(before['cpu_ms'], d['cpu_ms'])} on the CPU (> 1: now is faster)")
     if d and b:
         lines.append(f"- D-FINE-{preset}: (b) port-style / (d) default: {_ratio(b['gpu_ms'], d['gpu_ms'])} on the "
                      f"oracle (fp16), {_ratio(b['cpu_ms'], d['cpu_ms'])} on the CPU (> 1: the default is faster)")
     if d and a:
         lines.append(f"- D-FINE-{preset}: (d) default / (a) unconstrained on the CPU: "
                      f"{_ratio(d['cpu_ms'], a['cpu_ms'])} (the target is <= 1.2x)")
+    if d and f:
+        moved = reports["f"]["weights"]["vs_fp32_weights"]["max_abs_error_all"]
+        size = sum(g["bytes"] for g in f["graphs"]) / sum(g["bytes"] for g in d["graphs"])
+        lines.append(f"- D-FINE-{preset}: (f) fp16 weights: file {size:.2f}x of (d)'s; (d) / (f): "
+                     f"{_ratio(d['gpu_ms'], f['gpu_ms'])} on the oracle, {_ratio(d['cpu_ms'], f['cpu_ms'])} on the "
+                     f"CPU; outputs against fp32 weights (CPU interpreter, queries matched): logits max |err| "
+                     f"{moved['logits']:.2g}, boxes {moved['boxes']:.2g}")
     return lines
 
 
@@ -102,6 +131,8 @@ def main() -> None:
     parser.add_argument("--builds", nargs="+", default=list(BUILDS), choices=list(BUILDS))
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--baseline", metavar="REV",
+                        help="also build (d) with gpusafe at git revision REV, benchmarked in the same run")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
 
@@ -110,15 +141,22 @@ def main() -> None:
 
     rows, ratios = [], []
     for preset in args.presets:
-        results = {}
-        for key in args.builds:
+        results, reports = {}, {}
+        builds = [(key, f"({key}) {BUILDS[key][0]}") for key in args.builds]
+        if args.baseline:
+            builds.insert(args.builds.index("d") if "d" in args.builds else 0,
+                          ("baseline", f"(d) default one graph, gpusafe at {args.baseline}"))
+        for key, label in builds:
             with tempfile.TemporaryDirectory() as out:
-                progress(f"== D-FINE-{preset} ({key}) {BUILDS[key][0]}")
-                _convert(preset, args.size, key, Path(out), progress)
+                progress(f"== D-FINE-{preset} {label}")
+                if key == "baseline":
+                    _convert_at(args.baseline, preset, args.size, Path(out), progress)
+                else:
+                    reports[key] = _convert(preset, args.size, key, Path(out), progress)
                 results[key] = bench_model(out, runs=args.runs, threads=args.threads, progress=progress)
-            rows.append(_row(preset, key, results[key]))
+            rows.append(_row(preset, label, results[key]))
             print("| " + " | ".join(rows[-1]) + " |", flush=True)
-        ratios += _ratios(preset, results)
+        ratios += _ratios(preset, results, reports, args.baseline)
     print("\n".join(ratios))
     if not args.no_write:
         _write(rows, ratios, args)
