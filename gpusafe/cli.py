@@ -380,7 +380,7 @@ def cmd_passes(args) -> int:
         print(f"pipeline of 'gpusafe convert --profile {args.profile}', in run order:")
         for i, name in enumerate(pipeline, 1):
             spec = catalog.get(name)
-            promise = "exact" if spec.exact else f"atol {spec.atol:g}"
+            promise = spec.promise
             print(f"{i:>3}. {name:<32} {spec.kind:<8} {promise:<12} {spec.summary}")
         return EXIT_OK
     pipelines = {profile: catalog.pipeline(profile) for profile in catalogs.PIPELINES}
@@ -388,7 +388,7 @@ def cmd_passes(args) -> int:
         print(json.dumps({"default": pipelines, "passes": [s.to_json() for s in catalog.specs.values()]}, indent=2))
         return EXIT_OK
     for spec in catalog.specs.values():
-        promise = "exact" if spec.exact else f"atol {spec.atol:g}"
+        promise = spec.promise
         default_in = [profile for profile, names in pipelines.items() if spec.name in names]
         print(f"{spec.name:<24} {spec.kind:<8} {promise:<10} {spec.summary}\n"
               f"{'':<44} targets: {', '.join(spec.targets)}\n{'':<44} fixes: {', '.join(spec.fixes) or '-'}\n"

@@ -37,8 +37,10 @@ def no_extra_fixes(rule_id: str, op_name: str) -> list[str]:
 
 
 def _fix_text(rule_id: str, op_name: str, fix: str, extra_fixes: FixFinder) -> str:
+    """The rule's fix, after the plugin rewrites declaring they fix this finding: what the user
+    installed for it comes first."""
     named = [name for name in extra_fixes(rule_id, op_name) if name not in fix]
-    return f"{fix} (gpusafe: {', '.join(named)})" if named else fix
+    return f"plugin rewrite {', '.join(named)}; otherwise: {fix}" if named else fix
 
 
 def _run_rules(view: ModelView, profile: Profile,

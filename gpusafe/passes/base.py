@@ -44,14 +44,19 @@ class PassSpec:
     fixpoint: bool = False  # re-run until it changes nothing
     kind: str = "pass"  # "pass", or "rewrite" for the pass a declared rewrite becomes
     module: str = ""  # where it is declared
+    tolerance: str = ""  # a rewrite's promise other than atol (ulps, a bound, per dtype), as text
 
     @property
     def exact(self) -> bool:
-        return self.atol is None
+        return self.atol is None and not self.tolerance
+
+    @property
+    def promise(self) -> str:
+        return "exact" if self.exact else self.tolerance or f"atol {self.atol:g}"
 
     def to_json(self) -> dict:
         return {"name": self.name, "targets": list(self.targets), "fixes": list(self.fixes), "exact": self.exact,
-                "atol": self.atol, "after": list(self.after), "profiles": list(self.profiles),
+                "atol": self.atol, "promise": self.promise, "after": list(self.after), "profiles": list(self.profiles),
                 "summary": self.summary, "kind": self.kind, "module": self.module}
 
 

@@ -47,6 +47,7 @@ class PassRecord:
     name: str
     exact: bool
     atol: float | None
+    promise: str  # "exact", "atol 1e-05", or a rewrite's other promise as text
     matched: int = 0
     changed: int = 0
     seconds: float = 0.0
@@ -77,7 +78,7 @@ class PassReport:
         lines = [f"  {'pass':<30} {'matched':>7} {'changed':>7} {'time (s)':>8}  {'per-op err / allowed':>20}  "
                  f"{'drift / allowed':>17}  {'swaps':>5}  promise"]
         for r in self.records:
-            promise = "exact" if r.exact else f"atol {r.atol:g}"
+            promise = r.promise
             per_op = f"{r.op_error:.2g} / {r.op_tolerance:.2g}" if r.op_tolerance else "-"
             drift = f"{r.max_abs_error:.2g} / {r.drift_allowed:.2g}" if r.changed else "-"
             lines.append(f"  {r.name:<30} {r.matched:>7} {r.changed:>7} {r.seconds:>8.2f}  {per_op:>20}  "
@@ -228,7 +229,7 @@ class PassManager:
         original = reference = record_decisions(gm, self.sample_inputs) if self.check_numerics else None
         for spec in self.specs:
             self.progress(f"pass {spec.name}")
-            entry = PassRecord(spec.name, spec.exact, spec.atol)
+            entry = PassRecord(spec.name, spec.exact, spec.atol, spec.promise)
             report.records.append(entry)
             gm, reference = self._run_one(spec, gm, reference, entry)
         report.histogram_after = op_histogram(gm)

@@ -8,5 +8,6 @@ in it, each becomes a pass (:mod:`gpusafe.rewrites.rewrite_pass`), and
 """
 
 from gpusafe.rewrites.api import NotApplicable, Rewrite, rewrite
+from gpusafe.rewrites.tolerance import bound, per_dtype, ulps
 
-__all__ = ["NotApplicable", "Rewrite", "rewrite"]
+__all__ = ["NotApplicable", "Rewrite", "bound", "per_dtype", "rewrite", "ulps"]

@@ -16,10 +16,11 @@ docstring, else the function's: give it where a module declares several). A rewr
 pass of the same name (:mod:`gpusafe.rewrites.rewrite_pass`), which the pass manager checks like
 any other.
 
-Tolerance: ``|rewrite - reference| <= atol * max(1, largest |input|)`` elementwise in fp32
-(``relative_to="outputs"``: times max(1, largest |reference output|), for ops whose output scale
-does not follow the input's, like normalisations); an exact rewrite (``atol=None``) must be bit
-for bit.
+Tolerance: ``atol=None``: exact, bit for bit; ``atol=1e-5``: ``|rewrite - reference| <=
+atol * max(1, largest |input|)`` elementwise in fp32 (``relative_to="outputs"``: times max(1,
+largest |reference output|), for ops whose output scale does not follow the input's, like
+normalisations); ``ulps(k)``, ``bound(fn, text)`` (measured against the reference run in float64)
+and ``per_dtype({dtype: ...})`` from :mod:`gpusafe.rewrites.tolerance` for the rest.
 """
 
 from __future__ import annotations
@@ -29,10 +30,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
-from torch.utils._pytree import tree_leaves, tree_map
 
 from gpusafe.errors import GpusafeError
-from gpusafe.fx import max_abs_error, value_scale
+from gpusafe.fx import max_abs_error
+from gpusafe.rewrites.tolerance import Absolute, Tolerance, as_tolerance
 
 
 class NotApplicable(Exception):  # noqa: N818  (a signal, not an error)
@@ -46,7 +47,7 @@ class Rewrite:
     reference: Callable  # what it must equal, same arguments
     replaces: tuple = ()  # aten OpOverloads it replaces ...
     pattern: Callable | None = None  # ... or a pattern function (tensors in, tensor(s) out)
-    atol: float | None = None  # None: exact
+    atol: object = None  # None: exact; a float, or a Tolerance (gpusafe.rewrites.tolerance)
     profiles: tuple[str, ...] = ()  # profiles whose pipeline runs it by default
     fixes: tuple[str, ...] = ()  # lint findings it removes: "rule" or "rule:OP"
     inputs: object = None  # hypothesis strategy of argument tuples for the reference
@@ -61,39 +62,36 @@ class Rewrite:
         return self.function(*args, **kwargs)
 
     @property
+    def promise(self) -> Tolerance | None:
+        """The declared ``atol`` as a promise (:mod:`gpusafe.rewrites.tolerance`); None: exact."""
+        return as_tolerance(self.atol, self.relative_to)
+
+    @property
     def exact(self) -> bool:
         return self.atol is None
 
-    def tolerance(self, args: Sequence, expected=None) -> float:
-        """The allowed |error| for these arguments and reference output (see the module docstring)."""
-        if self.atol is None:
-            return 0.0
-        return self.atol * value_scale([expected] if self.relative_to == "outputs" else list(args))
+    @property
+    def promise_text(self) -> str:
+        return "exact" if self.exact else self.promise.text
 
-    def breaks_promise(self, args: Sequence, expected, got) -> bool:
-        """Whether ``got`` (the rewrite on ``args``) breaks the promise against ``expected`` (the
-        reference on ``args``, fp32). An approximate rewrite keeps it within :meth:`tolerance` of
-        the reference, or, where the fp32 reference is itself off (cancellation: a LayerNorm row of
-        values 2e11 apart by 1e8), no further from the float64 reference than the fp32 one is, plus
-        the tolerance: never worse than the op it replaces."""
-        allowed = self.tolerance(args, expected)
-        if max_abs_error(expected, got) <= allowed:
-            return False
-        if self.atol is None:
-            return True
-        exact = _in_float64(self.reference, args)
-        if exact is None:
-            return True
-        for ref, mine, truth in zip(*(tree_leaves(v) for v in (expected, got, exact)), strict=True):
-            if isinstance(truth, torch.Tensor) and truth.is_floating_point():
-                slack = (ref.double() - truth).abs().nan_to_num(0.0) + allowed
-                off = (mine.double() - truth).abs()
-                both_nan = mine.isnan() & truth.isnan()
-                if bool(((off > slack) & ~both_nan).any()):
-                    return True
-            elif max_abs_error(ref, mine) > allowed:
-                return True
-        return False
+    def tolerance(self, args: Sequence, expected=None) -> float:
+        """The allowed |error| of an ``atol=float`` promise for these arguments (0 when exact)."""
+        promise = self.promise
+        if promise is None:
+            return 0.0
+        if not isinstance(promise, Absolute):
+            raise GpusafeError(f"rewrite {self.name!r} promises {promise.text}: an elementwise bound, "
+                               "see Rewrite.check")
+        return promise.allowed(args, expected)
+
+    def check(self, args: Sequence, expected, got) -> tuple[float, float]:
+        """(error, allowed) of ``got`` (the rewrite on ``args``) against ``expected`` (the fp32
+        reference on ``args``) at the element where error / allowed is largest; the promise holds
+        when error <= allowed."""
+        promise = self.promise.pick(expected) if self.promise is not None else None
+        if promise is None:
+            return max_abs_error(expected, got), 0.0
+        return promise.worst(self.reference, args, expected, got)
 
     def lint_profiles(self) -> tuple[str, ...]:
         """The profiles whose lint the rewritten op must pass (what check_rewrite checks)."""
@@ -109,18 +107,6 @@ class Rewrite:
         return [f.split(":", 1)[1] for f in self.fixes if ":" in f]
 
 
-def _in_float64(reference: Callable, args: Sequence):
-    """The reference run on ``args`` with every float tensor in float64, or None where it cannot."""
-    def widened(value):
-        return value.double() if isinstance(value, torch.Tensor) and value.is_floating_point() else value
-
-    try:
-        with torch.no_grad():
-            return reference(*tree_map(widened, tuple(args)))
-    except Exception:  # an op without a float64 kernel: no float64 reference to fall back on
-        return None
-
-
 def rewrite(name: str, *, reference: Callable, replaces=(), pattern: Callable | None = None,
             atol: float | None = None, profiles: Sequence[str] = (), fixes: Sequence[str] = (), inputs=None,
             match=None, after: Sequence[str] = ("drop-asserts", "fold-constants"), gpu_clean_in=None,
@@ -132,6 +118,13 @@ def rewrite(name: str, *, reference: Callable, replaces=(), pattern: Callable | 
         raise GpusafeError(f"rewrite {name!r}: give exactly one of replaces= (aten ops) or pattern=")
     if relative_to not in ("inputs", "outputs"):
         raise GpusafeError(f"rewrite {name!r}: relative_to must be 'inputs' or 'outputs', not {relative_to!r}")
+    try:
+        promise = as_tolerance(atol, relative_to)
+    except GpusafeError as e:
+        raise GpusafeError(f"rewrite {name!r}: {e}") from None
+    if pattern is not None and not (promise is None or isinstance(promise, Absolute)):
+        raise GpusafeError(f"rewrite {name!r}: a pattern rewrite is checked on the model's outputs, so it promises "
+                           f"atol=None or a float, not {promise.text}")
     ops = tuple(replaces) if isinstance(replaces, list | tuple) else (replaces,)
     for op in ops if pattern is None else ():
         if isinstance(op, torch._ops.OpOverloadPacket):

@@ -21,7 +21,7 @@ import torch
 from torch.fx import Node
 from torch.utils._pytree import tree_map
 
-from gpusafe.fx import calls, max_abs_error, value_scale
+from gpusafe.fx import calls, value_scale
 from gpusafe.passes.base import GraphPass, NumericsError, PassSpec
 from gpusafe.passes.decisions import replay_decisions
 from gpusafe.passes.inline import inline_call, replace_node
@@ -55,11 +55,11 @@ class RewritePass(GraphPass):
             arguments = function_args_of_values(declared, target, args, kwargs)
             with torch.no_grad():
                 got = declared.function(*arguments)
-            error, allowed = max_abs_error(expected, got), declared.tolerance(arguments, expected)
-            if declared.breaks_promise(arguments, expected, got):
+            error, allowed = declared.check(arguments, expected, got)
+            if error > allowed:
                 raise NumericsError(f"pass {declared.name!r} changed {name} by {error:.3g} on the sample inputs (it "
-                                    f"promises an error <= {allowed:.3g} per op); the pass was rejected")
-            allowed = max(allowed, error)  # kept through the float64 reference: the fp32 one is off as much
+                                    f"promises an error <= {allowed:.3g} there, {declared.promise_text}); the pass "
+                                    "was rejected")
             if error >= worst:
                 worst, worst_allowed = error, allowed
         return worst, worst_allowed
@@ -156,6 +156,8 @@ def function_args_of_values(declared, target, args: tuple, kwargs: dict) -> tupl
 def pass_spec(declared: Rewrite) -> PassSpec:
     """The pass a rewrite becomes (one per declaration)."""
     cls = type(f"RewritePass[{declared.name}]", (RewritePass,), {"declaration": declared, "__doc__": declared.summary})
-    cls.spec = PassSpec(declared.name, cls, tuple(declared.targets()), declared.fixes, declared.atol, declared.after,
-                        declared.summary, declared.profiles, False, "rewrite", declared.module)
+    atol = declared.atol if declared.atol is None or isinstance(declared.atol, float | int) else None
+    cls.spec = PassSpec(declared.name, cls, tuple(declared.targets()), declared.fixes, atol, declared.after,
+                        declared.summary, declared.profiles, False, "rewrite", declared.module,
+                        "" if atol is not None or declared.exact else declared.promise_text)
     return cls.spec
