@@ -48,8 +48,9 @@ def _run_rules(view: ModelView, profile: Profile,
     findings: list[Finding] = []
     unsupported: dict[int, set[int]] = {}
     aborted = False
-    for rule in RULES.values():
-        if rule.id in profile.disabled:
+    # Rules about what a partial delegation does run once the other rules found an error.
+    for rule in sorted(RULES.values(), key=lambda r: r.after_errors):
+        if rule.id in profile.disabled or (rule.after_errors and not unsupported):
             continue
         severity = profile.severity_of(rule.id, rule.severity)
         for sg in view.subgraphs:

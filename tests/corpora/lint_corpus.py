@@ -576,6 +576,69 @@ def dequantize_const() -> GraphBuilder:
     return g
 
 
+# --- fp16 weights: DEQUANTIZE of constant float16 tensors (what ai-edge-quantizer writes) ---------
+F16 = np.full(X, 0.5, np.float16)
+
+
+def fp16_weight_model(order: str, cpu_reads_weight: bool = False, weight_late: bool = False) -> GraphBuilder:
+    """A GPU chain reading an fp16 weight through DEQUANTIZE, then an op the delegate refuses
+    (RELU_0_TO_1); ``order``: where the DEQUANTIZE sits ("first", "middle"); ``cpu_reads_weight``:
+    the refused op reads the weight too; ``weight_late``: the weight is read only after the refused op."""
+    g = GraphBuilder()
+    x = g.input(X)
+    w = g.op("DEQUANTIZE", [g.const(F16)], X) if order == "first" else None
+    a = g.op("ADD", [x, x if weight_late else (w if w is not None else x)], X)
+    if order == "middle":
+        w = g.op("DEQUANTIZE", [g.const(F16)], X)
+        a = g.op("MUL", [a, w], X)
+    t = g.op("TANH", [g.op("LOGISTIC", [a], X)], X)
+    refused = g.op("RELU_0_TO_1", [w if cpu_reads_weight else t], X)
+    g.output(g.op("ADD", [refused, w if weight_late else t], X))
+    return g
+
+
+CASES["dequantize_fp16_first_partial"] = lambda: fp16_weight_model("first")
+CASES["dequantize_fp16_middle_partial"] = lambda: fp16_weight_model("middle")
+CASES["dequantize_fp16_read_by_cpu_op"] = lambda: fp16_weight_model("first", cpu_reads_weight=True)
+CASES["dequantize_fp16_read_after_cpu_op"] = lambda: fp16_weight_model("first", weight_late=True)
+
+
+def fp16_weight_whole() -> GraphBuilder:
+    g = GraphBuilder()
+    x = g.input(X)
+    a = g.op("ADD", [x, x], X)
+    w = g.op("DEQUANTIZE", [g.const(F16)], X)  # mid-chain, as ai-edge-quantizer places it
+    g.output(g.op("TANH", [g.op("MUL", [a, w], X)], X))
+    return g
+
+
+CASES["dequantize_fp16_whole"] = fp16_weight_whole
+
+
+def fp16_table(op: str) -> GraphBuilder:
+    g = GraphBuilder()
+    ids = g.input([40], "int32")
+    table = g.op("DEQUANTIZE", [g.const(np.ones([64, 16], np.float16))], [64, 16])
+    inputs = [ids, table] if op == "EMBEDDING_LOOKUP" else [table, ids]
+    g.output(g.op("TANH", [g.op(op, inputs, [40, 16])], [40, 16]))
+    return g
+
+
+CASES["embedding_lookup_fp16_table"] = lambda: fp16_table("EMBEDDING_LOOKUP")
+CASES["gather_fp16_table"] = lambda: fp16_table("GATHER")
+
+
+def fp16_matmul_operand() -> GraphBuilder:
+    g = GraphBuilder()
+    x = g.input([1, 1, 8, 4])
+    w = g.op("DEQUANTIZE", [g.const(np.ones([1, 1, 4, 5], np.float16))], [1, 1, 4, 5])
+    g.output(g.op("BATCH_MATMUL", [x, w], [1, 1, 8, 5]))
+    return g
+
+
+CASES["batch_matmul_fp16_operand"] = fp16_matmul_operand
+
+
 def dynamic_update_slice() -> GraphBuilder:
     g = GraphBuilder()
     x, update = g.input(X), g.input([1, 2, 2, 4])

@@ -216,3 +216,44 @@ def identical_inputs(sg, profile):
         runtime = [i for i in op.inputs if i >= 0 and not (sg.tensor(i) and sg.tensor(i).is_constant)]
         if op.name not in SAME_INPUT_OK and len(runtime) != len(set(runtime)):
             yield op, f"{op.name} reads the same tensor on two inputs; the delegate refuses that"
+
+
+@rule("dequantize-partial", "error",
+      "a DEQUANTIZE of a constant fp16 tensor runs on the CPU when the model is not fully delegated",
+      "fix the model's other errors: a fully delegated model's fp16 weights are folded by the delegate",
+      after_errors=True)
+def dequantize_partial(sg, profile):
+    """ML Drift folds a DEQUANTIZE of a constant float16 tensor into the weight it uploads only when
+    it delegates the whole model; otherwise the DEQUANTIZE runs on the CPU (its log names it with no
+    reason), so it also bounds the GPU partitions. Measured with the real delegate
+    (tests/corpora/lint_corpus.py, dequantize_* cases)."""
+    for op in sg.operators:
+        if op.name == "DEQUANTIZE":
+            source = input_at(sg, op, 0)
+            if source is not None and source.is_constant and source.dtype == "float16":
+                yield op, (f"DEQUANTIZE of constant {source.describe()}: the delegate keeps it on the CPU while "
+                           "other ops keep the model from running whole on the GPU")
+
+
+FP16_CONSTANT_REFUSED = {"GATHER": "Input / output dtype mismatch", "EMBEDDING_LOOKUP": "Empty quantization params"}
+
+
+@rule("fp16-constant-input", "error",
+      "GATHER or EMBEDDING_LOOKUP reading a constant fp16 tensor through DEQUANTIZE",
+      "keep gathered tables in fp32 (gpusafe convert --weights-dtype fp16 leaves them so)")
+def fp16_constant_input(sg, profile):
+    """The delegate checks an op whose input is a DEQUANTIZE of a constant float16 tensor as if it
+    read that constant directly: convolutions, matmuls and elementwise ops take it, GATHER and
+    EMBEDDING_LOOKUP refuse it (their messages, measured on ML Drift, are quoted)."""
+    producers = sg.producers
+    for op in sg.operators:
+        if op.name not in FP16_CONSTANT_REFUSED:
+            continue
+        for i in op.inputs:
+            source = sg.operators[producers[i]] if i in producers else None
+            if source is not None and source.name == "DEQUANTIZE":
+                constant = input_at(sg, source, 0)
+                if constant is not None and constant.is_constant and constant.dtype == "float16":
+                    yield op, (f"{op.name} reads constant {constant.describe()} through DEQUANTIZE: the delegate "
+                               f"refuses it ({FP16_CONSTANT_REFUSED[op.name]})")
+                    break

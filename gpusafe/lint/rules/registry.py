@@ -25,16 +25,17 @@ class Rule:
     fix: str
     check: Check
     whole_model: bool = False  # a hit makes the delegate refuse the whole model (dynamic shapes)
+    after_errors: bool = False  # checked only where another error keeps the model from full delegation
 
 
 RULES: dict[str, Rule] = {}
 
 
-def rule(id: str, severity: str, summary: str, fix: str, whole_model: bool = False):
+def rule(id: str, severity: str, summary: str, fix: str, whole_model: bool = False, after_errors: bool = False):
     def register(fn: Check) -> Check:
         if id in RULES:
             raise ValueError(f"lint rule {id!r} is registered twice")
-        RULES[id] = Rule(id, severity, summary, fix, fn, whole_model)
+        RULES[id] = Rule(id, severity, summary, fix, fn, whole_model, after_errors)
         return fn
     return register
 
