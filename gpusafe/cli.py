@@ -401,12 +401,12 @@ def cmd_rules(args) -> int:
     from gpusafe.lint import PROFILES, RULES
 
     if args.json:
-        print(json.dumps({"rules": [{"id": r.id, "severity": r.severity, "summary": r.summary, "fix": r.fix}
+        print(json.dumps({"rules": [{"id": r.id, "severity": r.severity, "summary": r.summary, "fix": r.fix.to_json()}
                                     for r in RULES.values()],
                           "profiles": [p.to_json() for p in PROFILES.values()]}, indent=2))
         return EXIT_OK
     for r in RULES.values():
-        print(f"{r.id:<20} {r.severity:<8} {r.summary}\n{'':<29} fix: {r.fix}")
+        print(f"{r.id:<20} {r.severity:<8} {r.summary}\n{'':<29} fix: {r.fix.text}")
     print("\nprofiles: " + "; ".join(f"{p.name} ({p.description})" for p in PROFILES.values()))
     return EXIT_OK
 
@@ -437,7 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
     lint.add_argument("--profile", choices=["mldrift", "classic", "strict"], default=None,
                       help="target delegate (default: mldrift, or the config file's profile)")
     lint.add_argument("--config", metavar="FILE", help="TOML file that adds, drops or overrides rules")
-    lint.add_argument("--json", action="store_true", help="print the gpusafe.lint/1 JSON report")
+    lint.add_argument("--json", action="store_true", help="print the gpusafe.lint/2 JSON report")
     lint.add_argument("--fail-on", type=_fail_on, default="error", metavar="error|warning|fallback|partitions:N",
                       help="what makes the exit code 1: a finding at or above that severity (default: error), "
                            "'fallback' (any op off the GPU), or 'partitions:N' (more than N GPU partitions)")

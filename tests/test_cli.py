@@ -56,7 +56,7 @@ def test_fail_on_fallback_and_partitions(models):
 def test_json_output(models):
     proc = run("lint", models["mixed_partitions"], models["add_4d"], "--json")
     data = json.loads(proc.stdout)
-    assert data["schema"] == "gpusafe.lint/1" and len(data["results"]) == 2
+    assert data["schema"] == "gpusafe.lint/2" and len(data["results"]) == 2
     first = data["results"][0]
     assert first["partition"]["gpu_ops"] == 2 and first["findings"][0]["rule"] == "relu-0-to-1"
 

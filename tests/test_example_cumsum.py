@@ -64,7 +64,7 @@ def test_convert_with_the_plugin_runs_whole_and_lint_names_it_without(tmp_path):
     assert max(report["cpu_check"]["max_abs_error"]) < 1e-5
     blocked = tmp_path / "without" / "model.tflite"
     findings = json.loads(gpusafe("lint", str(blocked), "--plugin", "gpusafe_cumsum.rewrites", "--json").stdout)
-    fixes = {f["rule"]: f["fix"] for f in findings["results"][0]["findings"] if f["op"] == "CUMSUM"}
+    fixes = {f["rule"]: f["fix"]["text"] for f in findings["results"][0]["findings"] if f["op"] == "CUMSUM"}
     assert fixes["cumsum-type"].startswith("plugin rewrite cumsum-prefix-adds; otherwise: ")
 
 

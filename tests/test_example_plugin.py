@@ -66,8 +66,9 @@ def test_lint_names_the_plugin_rewrite_as_the_fix(converted):
     named = gpusafe("lint", str(blocked), "--plugin", "gpusafe_unfold.rewrites", "--json")
     plain = gpusafe("lint", str(blocked), "--json")
     findings = json.loads(named.stdout)["results"][0]["findings"]
-    fixes = [f["fix"] for f in findings if (f["rule"], f["op"]) == ("unsupported-op", "GATHER_ND")]
+    fixes = [f["fix"]["text"] for f in findings if (f["rule"], f["op"]) == ("unsupported-op", "GATHER_ND")]
     assert fixes and all(fix.startswith("plugin rewrite unfold-to-slices; otherwise: ") for fix in fixes)
+    assert {f["fix"]["rewrite"] for f in findings if f["op"] == "GATHER_ND"} == {"unfold-to-slices"}
     assert "unfold-to-slices" not in plain.stdout
 
 

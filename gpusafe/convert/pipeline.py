@@ -89,7 +89,8 @@ class ConvertedGraph:
             "leaf_splits": self.leaf_splits,
             "fp16": self.fp16,
             "lint": {"profile": lint.profile, "summary": lint.summary(), "counts": {s: lint.count(s) for s in
-                     ("error", "warning", "info")}, "op_histogram": lint.op_histogram},
+                     ("error", "warning", "info")}, "op_histogram": lint.op_histogram,
+                     "findings": [f.to_json() for f in lint.findings if f.severity != "info"]},
         }
 
 

@@ -16,9 +16,11 @@ from gpusafe.lint.partition import summarize
 from gpusafe.lint.profiles import PROFILES, Profile, get_profile
 from gpusafe.lint.reader import MAX_BYTES, parse_model, read_model
 from gpusafe.lint.report import JSON_SCHEMA, Finding, LintReport, render_table
-from gpusafe.lint.rules import RULES, Rule
+from gpusafe.lint.rules import RULES, Fix, Rule
+from gpusafe.lint.rules.registry import as_fix
+from gpusafe.lint.source import module_path
 
-__all__ = ["JSON_SCHEMA", "PROFILES", "RULES", "Finding", "LintReport", "ModelView", "Profile", "Rule",
+__all__ = ["JSON_SCHEMA", "PROFILES", "RULES", "Finding", "Fix", "LintReport", "ModelView", "Profile", "Rule",
            "get_profile", "lint_file", "lint_model", "load_profile", "parse_model", "read_model",
            "render_table"]
 
@@ -36,11 +38,18 @@ def no_extra_fixes(rule_id: str, op_name: str) -> list[str]:
     return []
 
 
-def _fix_text(rule_id: str, op_name: str, fix: str, extra_fixes: FixFinder) -> str:
+def _fix(rule_id: str, op_name: str, fix: Fix, extra_fixes: FixFinder) -> Fix:
     """The rule's fix, after the plugin rewrites declaring they fix this finding: what the user
-    installed for it comes first."""
-    named = [name for name in extra_fixes(rule_id, op_name) if name not in fix]
-    return f"plugin rewrite {', '.join(named)}; otherwise: {fix}" if named else fix
+    installed for it comes first, and names the rewrite."""
+    named = [name for name in extra_fixes(rule_id, op_name) if name not in fix.text]
+    if not named:
+        return fix
+    return Fix(f"plugin rewrite {', '.join(named)}; otherwise: {fix.text}", named[0], "torch")
+
+
+def _source(sg: Subgraph, op) -> str | None:
+    outputs = sg.op_outputs(op)
+    return module_path(outputs[0].name) if outputs and outputs[0] is not None else None
 
 
 def _run_rules(view: ModelView, profile: Profile,
@@ -57,7 +66,8 @@ def _run_rules(view: ModelView, profile: Profile,
             for op, message, *fix in rule.check(sg, profile):
                 name = op.custom_code if op.is_custom else op.name
                 findings.append(Finding(rule.id, severity, sg.index, op.index, name, _shapes(sg, op), message,
-                                        _fix_text(rule.id, name, fix[0] if fix else rule.fix, extra_fixes)))
+                                        _fix(rule.id, name, as_fix(fix[0]) if fix else rule.fix, extra_fixes),
+                                        _source(sg, op)))
                 if severity == "error":
                     aborted |= rule.whole_model
                     unsupported.setdefault(sg.index, set()).add(op.index)

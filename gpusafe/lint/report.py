@@ -1,12 +1,13 @@
-"""Findings and lint reports, rendered as a table or as JSON (schema ``gpusafe.lint/1``)."""
+"""Findings and lint reports, rendered as a table or as JSON (schema ``gpusafe.lint/2``)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
 from gpusafe.lint.partition import PartitionSummary
+from gpusafe.lint.rules.registry import Fix
 
-JSON_SCHEMA = "gpusafe.lint/1"
+JSON_SCHEMA = "gpusafe.lint/2"
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
 
@@ -19,10 +20,11 @@ class Finding:
     op: str | None
     shapes: str  # "float32[1x8x8x4], const int32[2] -> float32[1x8]"
     message: str
-    fix: str
+    fix: Fix
+    source: str | None = None  # the PyTorch module path in the op's output tensor name (gpusafe.lint.source)
 
     def to_json(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "fix": self.fix.to_json()}
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,7 @@ def group_findings(findings) -> list[dict]:
     for f in findings:
         key = (SEVERITY_ORDER[f.severity], f.rule, f.op or "")
         g = groups.setdefault(key, {"severity": f.severity, "rule": f.rule, "op": f.op, "count": 0,
-                                    "ops": [], "fix": f.fix})
+                                    "ops": [], "fix": f.fix.text})
         g["count"] += 1
         g["ops"].append(f.op_index if f.subgraph == 0 else f"{f.subgraph}:{f.op_index}")
     return [groups[k] for k in sorted(groups, key=lambda k: (k[0], -groups[k]["count"], k[1], k[2]))]

@@ -66,7 +66,20 @@ def inline_call(gm: GraphModule, before: Node, fn, args: tuple, kwargs: dict | N
                 return tree_map(lambda a: env[a] if isinstance(a, Node) else a, node.args[0])
             else:
                 env[node] = graph.node_copy(node, lambda a: env[a])
+                _inherit_source(env[node], before)
     raise AssertionError("traced graph has no output")
+
+
+SOURCE_META = ("nn_module_stack", "stack_trace")
+
+
+def _inherit_source(node: Node, replaced: Node) -> None:
+    """The replaced node's module stack and stack trace: litert-torch names each tensor after its
+    node's module stack, so the ops a rewrite inserts keep pointing at the model's own module
+    (``gpusafe lint`` reports it as a finding's ``source``)."""
+    for key in SOURCE_META:
+        if key in replaced.meta and key not in node.meta:
+            node.meta[key] = replaced.meta[key]
 
 
 def _random(node: Node) -> bool:

@@ -46,6 +46,22 @@ def test_convert_writes_model_and_report(converted):
     assert {"drop-asserts", "fold-constants", "sort-to-topk", "clamp-to-min-max"} <= set(names)
 
 
+def test_findings_and_rewritten_ops_point_at_the_model_module(converted):
+    """litert-torch names tensors after the module stack; the ops gpusafe's rewrites insert inherit
+    the replaced op's, so nearly every op (and every remaining finding) names its module."""
+    from gpusafe.lint import read_model
+    from gpusafe.lint.source import module_path
+
+    out, _ = converted
+    report = json.loads((out / "report.json").read_text())
+    findings = report["lint"]["findings"]
+    assert findings and all(f["source"] and f["source"].startswith("model.") for f in findings)
+    sg = read_model(out / "model.tflite").subgraphs[0]
+    paths = [module_path(sg.tensors[op.outputs[0]].name) for op in sg.operators]
+    assert sum(p is not None for p in paths) >= 0.95 * len(paths)
+    assert any("(DFineMultiscaleDeformableAttention)" in p for p in paths if p)  # the sampler's ops
+
+
 def test_cpu_interpreter_matches_pytorch(converted, dfine_dir):
     from gpusafe.graphs.detectors import DetectorOutputs
     from gpusafe.graphs.dfine import load_dfine

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import math
 
-from gpusafe.lint.rules.registry import first_input_at, input_at, rule, runtime_inputs
+from gpusafe.lint.rules.registry import Fix, first_input_at, input_at, rule, runtime_inputs
 
 ELEMENTWISE_BINARY = frozenset({"ADD", "SUB", "MUL", "DIV", "MAXIMUM", "MINIMUM", "POW",
                                 "SQUARED_DIFFERENCE", "FLOOR_DIV", "FLOOR_MOD", "ATAN2"})
 ALLOWED_ACTIVATIONS = {0, 1, 2, 3, 4}  # NONE, RELU, RELU_N1_TO_1, RELU6, TANH (not SIGN_BIT)
 # Operands that must be constant (the builder reads their values) or must be runtime tensors.
 MUST_BE_CONSTANT = {"SLICE": (1,), "STRIDED_SLICE": (1, 2, 3), "CUMSUM": (1,), "DEQUANTIZE": (0,)}
+SPARSE_WEIGHT_FIX = Fix("convert again without weight sparsity: a DEQUANTIZE of a densified weight is not a constant, "
+                        "and no torch-side pass changes how the converter stores it", None, "convert-option")
 MUST_BE_RUNTIME = {"FULLY_CONNECTED": (0,), "BATCH_MATMUL": (0,), "CONV_2D": (0,),
                    "DEPTHWISE_CONV_2D": (0,), "DYNAMIC_UPDATE_SLICE": (2,)}
 
@@ -20,7 +22,8 @@ def _ops(sg, *names):
 
 
 @rule("gather-indices", "error", "GATHER needs 1-D int32 indices",
-      "flatten the table and index with 1-D int32 indices (the 1-D gather sampler does this)")
+      Fix("flatten the table and index with 1-D int32 indices (pass gather-to-1d; the 1-D gather sampler does this)",
+          "gather-to-1d"))
 def gather_indices(sg, profile):
     for op in _ops(sg, "GATHER"):
         idx = input_at(sg, op, 1)
@@ -33,7 +36,7 @@ def gather_indices(sg, profile):
 
 
 @rule("topk-short-axis", "error", "TOPK_V2 over an axis shorter than 4 crashes the delegate's compiler",
-      "pad the axis to 4 with -inf first (the sort-to-topk rewrite does)", whole_model=True)
+      Fix("pad the axis to 4 with -inf first (the sort-to-topk rewrite does)", "sort-to-topk"), whole_model=True)
 def topk_short_axis(sg, profile):
     for op in _ops(sg, "TOPK_V2"):
         x = input_at(sg, op, 0)
@@ -43,7 +46,7 @@ def topk_short_axis(sg, profile):
 
 
 @rule("topk-axis-width", "error", "TOPK_V2 over an axis whose length is not a multiple of 4 returns wrong values",
-      "pad the axis to a multiple of 4 with -inf first (the sort-to-topk rewrite does)")
+      Fix("pad the axis to a multiple of 4 with -inf first (the sort-to-topk rewrite does)", "sort-to-topk"))
 def topk_axis_width(sg, profile):
     for op in _ops(sg, "TOPK_V2"):
         x = input_at(sg, op, 0)
@@ -88,7 +91,7 @@ def strided_slice(sg, profile):
 
 
 @rule("arg-max-output", "error", "ARG_MAX must output int32 (the TFLite default is int64)",
-      "convert argmax with an int32 output type, or take the argmax on the host")
+      Fix("convert argmax with an int32 output type, or take the argmax on the host", None, "convert-option"))
 def arg_max_output(sg, profile):
     for op in _ops(sg, "ARG_MAX"):
         out = sg.tensor(op.outputs[0]) if op.outputs else None
@@ -130,17 +133,23 @@ def scalar_operand(sg, profile):
 
 
 @rule("operand-kind", "error", "an operand that must be constant is computed at run time",
-      "fold the operand to a constant (pass fold-constants)")
+      Fix("fold the operand to a constant (pass fold-constants)", "fold-constants"))
 def operand_kind(sg, profile):
+    producers = sg.producers
     for op in sg.operators:
         hit = first_input_at(sg, op, MUST_BE_CONSTANT.get(op.name, ()), lambda t: not t.is_constant)
         if hit:
-            yield op, f"{op.name} input {hit[0]} must be a constant; it is computed at run time"
+            message = f"{op.name} input {hit[0]} must be a constant; it is computed at run time"
+            source = producers.get(op.inputs[hit[0]])
+            if source is not None and sg.operators[source].name == "DENSIFY":  # a sparse weight, as shipped
+                yield op, message + " (by DENSIFY, from a sparse weight)", SPARSE_WEIGHT_FIX
+            else:
+                yield op, message
 
 
 @rule("constant-input", "error", "an operand that must be computed at run time is a constant",
-      "matmul: swap the operands with transposes, A @ B = (B^T @ A^T)^T (pass constant-matmul-operand); "
-      "elsewhere compute the operand from the input or fold the op away")
+      Fix("matmul: swap the operands with transposes, A @ B = (B^T @ A^T)^T (pass constant-matmul-operand); "
+          "elsewhere compute the operand from the input or fold the op away", "constant-matmul-operand"))
 def constant_input(sg, profile):
     for op in sg.operators:
         hit = first_input_at(sg, op, MUST_BE_RUNTIME.get(op.name, ()), lambda t: t.is_constant)
@@ -158,7 +167,7 @@ def cumsum_type(sg, profile):
 
 
 @rule("fused-activation", "error", "a fused activation the delegate cannot apply",
-      "unfuse the activation into its own op")
+      Fix("unfuse the activation into its own op", None, "tflite"))
 def fused_activation(sg, profile):
     for op in sg.operators:
         act = op.options.get("fused_activation_function", 0)
@@ -231,7 +240,7 @@ def dequantize_partial(sg, profile):
         if op.name == "DEQUANTIZE":
             source = input_at(sg, op, 0)
             if source is not None and source.is_constant and source.dtype == "float16":
-                yield op, (f"DEQUANTIZE of constant {source.describe()}: the delegate keeps it on the CPU while "
+                yield op, (f"DEQUANTIZE of {source.describe()}: the delegate keeps it on the CPU while "
                            "other ops keep the model from running whole on the GPU")
 
 
@@ -240,7 +249,8 @@ FP16_CONSTANT_REFUSED = {"GATHER": "Input / output dtype mismatch", "EMBEDDING_L
 
 @rule("fp16-constant-input", "error",
       "GATHER or EMBEDDING_LOOKUP reading a constant fp16 tensor through DEQUANTIZE",
-      "keep gathered tables in fp32 (gpusafe convert --weights-dtype fp16 leaves them so)")
+      Fix("keep gathered tables in fp32: convert again without casting them (gpusafe convert --weights-dtype fp16 "
+          "leaves them so)", None, "convert-option"))
 def fp16_constant_input(sg, profile):
     """The delegate checks an op whose input is a DEQUANTIZE of a constant float16 tensor as if it
     read that constant directly: convolutions, matmuls and elementwise ops take it, GATHER and
@@ -254,6 +264,6 @@ def fp16_constant_input(sg, profile):
             if source is not None and source.name == "DEQUANTIZE":
                 constant = input_at(sg, source, 0)
                 if constant is not None and constant.is_constant and constant.dtype == "float16":
-                    yield op, (f"{op.name} reads constant {constant.describe()} through DEQUANTIZE: the delegate "
+                    yield op, (f"{op.name} reads {constant.describe()} through DEQUANTIZE: the delegate "
                                f"refuses it ({FP16_CONSTANT_REFUSED[op.name]})")
                     break

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from gpusafe.lint.rules.registry import rule
+from gpusafe.lint.rules.registry import Fix, rule
 
 
 @rule("fanout-3d", "warning",
       "a rank-3 tensor that is a graph output and also consumed, or feeds two or more ops "
       "(Mali clobbers it: LiteRT issue 8599, TensorFlow issue 59311)",
-      "keep graph outputs clean leaves (gpusafe convert --split moves the selection's fan-out to the host); "
-      "lift the rest to rank 4")
+      Fix("keep graph outputs clean leaves (gpusafe convert --split moves the selection's fan-out to the host); "
+          "lift the rest to rank 4 (pass lift-rank3)", "lift-rank3"))
 def fanout_3d(sg, profile):
     outputs = set(sg.outputs)
     for index, consumers in sg.consumers.items():

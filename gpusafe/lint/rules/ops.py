@@ -2,34 +2,39 @@
 
 from __future__ import annotations
 
-from gpusafe.lint.rules.registry import rule
+from gpusafe.lint.rules.registry import Fix, rule
 
 # What to do about the ops DETR conversions emit most; other ops get the generic advice.
 OP_FIXES = {
-    "GATHER_ND": "rewrite grid_sample / deformable attention with gpusafe's samplers "
-                 "(rewrites grid-sample-*, deformable-attention-*)",
-    "BROADCAST_TO": "let the elementwise op broadcast (pass expand-to-broadcast)",
-    "STABLEHLO_SORT": "lower sort / top-k to TOPK_V2 or max-and-mask (pass sort-to-topk)",
-    "WHERE": "use a fixed-size mask instead of data-dependent indices",
-    "EXPAND_DIMS": "use RESHAPE with a constant shape",
-    "SQUEEZE": "use RESHAPE with a constant shape",
-    "ARG_MIN": "use ARG_MAX of the negated input",
-    "LOG_SOFTMAX": "use LOG of SOFTMAX, or keep logits and apply it on the host",
-    "ZEROS_LIKE": "fold it to a constant (pass fold-constants)",
-    "FILL": "fold it to a constant (pass fold-constants)",
-    "SHAPE": "fold shapes to constants: capture with static shapes (pass fold-constants)",
-    "RANGE": "fold it to a constant (pass fold-constants)",
-    "SCATTER_ND": "express the update as a masked blend (mask * update + (1 - mask) * x)",
-    "L2_NORMALIZATION": "use x * RSQRT(SUM(x * x))",
-    "GATHER": "use the separable-tent sampler or move the gather to the host (gpusafe convert --split)",
-    "TOPK_V2": "top-k as iterative max-and-mask (rewrite topk-max-and-mask) or on the host (gpusafe convert --split)",
-    "PACK": "concatenate reshaped inputs instead (pass stack-to-cat)",
-    "CAST": "keep the graph in float; sample without index casts (rewrite grid-sample-separable)",
+    "GATHER_ND": Fix("rewrite grid_sample / deformable attention with gpusafe's samplers "
+                     "(rewrites grid-sample-*, deformable-attention-*)", "grid-sample-gather"),
+    "BROADCAST_TO": Fix("let the elementwise op broadcast (pass expand-to-broadcast)", "expand-to-broadcast"),
+    "STABLEHLO_SORT": Fix("lower sort / top-k to TOPK_V2 or max-and-mask (pass sort-to-topk)", "sort-to-topk"),
+    "WHERE": Fix("use a fixed-size mask instead of data-dependent indices"),
+    "EXPAND_DIMS": Fix("use RESHAPE with a constant shape"),
+    "SQUEEZE": Fix("use RESHAPE with a constant shape"),
+    "ARG_MIN": Fix("use ARG_MAX of the negated input"),
+    "LOG_SOFTMAX": Fix("use LOG of SOFTMAX, or keep logits and apply it on the host"),
+    "ZEROS_LIKE": Fix("fold it to a constant (pass fold-constants)", "fold-constants"),
+    "FILL": Fix("fold it to a constant (pass fold-constants)", "fold-constants"),
+    "SHAPE": Fix("fold shapes to constants: capture with static shapes (pass fold-constants)", "fold-constants"),
+    "RANGE": Fix("fold it to a constant (pass fold-constants)", "fold-constants"),
+    "SCATTER_ND": Fix("express the update as a masked blend (mask * update + (1 - mask) * x)"),
+    "L2_NORMALIZATION": Fix("use x * RSQRT(SUM(x * x))"),
+    "GATHER": Fix("use the separable-tent sampler or move the gather to the host (gpusafe convert --split)",
+                  "grid-sample-separable"),
+    "TOPK_V2": Fix("top-k as iterative max-and-mask (rewrite topk-max-and-mask) or on the host (gpusafe convert "
+                   "--split)", "topk-max-and-mask"),
+    "PACK": Fix("concatenate reshaped inputs instead (pass stack-to-cat)", "stack-to-cat"),
+    "CAST": Fix("keep the graph in float; sample without index casts (rewrite grid-sample-separable)",
+                "grid-sample-separable"),
+    "DENSIFY": Fix("convert again without weight sparsity: the delegate has no DENSIFY kernel, and the dense weight "
+                   "is what it would upload", None, "convert-option"),
 }
-GENERIC_FIX = "express the op with ops the delegate supports before conversion"
+GENERIC_FIX = Fix("express the op with ops the delegate supports before conversion")
 
 
-def fix_for(op_name: str) -> str:
+def fix_for(op_name: str) -> Fix:
     return OP_FIXES.get(op_name, GENERIC_FIX)
 
 
@@ -79,7 +84,7 @@ def stablehlo_composite(sg, profile):
 
 
 @rule("relu-0-to-1", "error", "RELU_0_TO_1 (what clamp(x, 0, 1) becomes) has no GPU kernel",
-      "pass clamp-to-min-max: clamp as MINIMUM(MAXIMUM(x, 0), 1)")
+      Fix("pass clamp-to-min-max: clamp as MINIMUM(MAXIMUM(x, 0), 1)", "clamp-to-min-max"))
 def relu_0_to_1(sg, profile):
     for op in sg.operators:
         if op.name == "RELU_0_TO_1":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gpusafe.lint.profiles import FLOATS
-from gpusafe.lint.rules.registry import first_input_at, first_tensor, rule
+from gpusafe.lint.rules.registry import Fix, first_input_at, first_tensor, rule
 
 WIDE_TYPES = frozenset({"int64", "float64", "uint64", "complex64", "complex128"})
 
@@ -25,7 +25,8 @@ INT32_PARAMS = {"TRANSPOSE": (1,), "RESHAPE": (1,), "SUM": (1,), "MEAN": (1,), "
 
 
 @rule("rank", "error", "a tensor of rank > 4 (constants too): the delegate has no 5-D layout",
-      "fold the extra axis into batch (passes in gpusafe.rewrites keep attention and sampling <= 4-D)")
+      Fix("fold the extra axis into batch (pass merge-axes; the rewrites keep attention and sampling <= 4-D)",
+          "merge-axes"))
 def rank(sg, profile):
     for op in sg.operators:
         t = first_tensor(sg, op, lambda t: t.rank > profile.max_rank)
@@ -34,7 +35,7 @@ def rank(sg, profile):
 
 
 @rule("int64-tensor", "error", "an int64 or float64 runtime tensor",
-      "pass int64-to-int32 for indices; pass fold-constants for float64 constant math")
+      Fix("pass int64-to-int32 for indices; pass fold-constants for float64 constant math", "int64-to-int32"))
 def int64_tensor(sg, profile):
     for op in sg.operators:
         t = first_tensor(sg, op, lambda t: not t.is_constant and t.dtype in WIDE_TYPES)
@@ -60,7 +61,8 @@ def tensor_type(sg, profile):
 
 
 @rule("dynamic-shape", "error", "a runtime value decides a tensor shape: the whole model fails delegation",
-      "capture with static shapes so shapes, axes and sizes are constants (pass fold-constants)",
+      Fix("capture with static shapes so shapes, axes and sizes are constants (pass fold-constants)",
+          "fold-constants"),
       whole_model=True)
 def dynamic_shape(sg, profile):
     for op in sg.operators:
@@ -74,7 +76,7 @@ def dynamic_shape(sg, profile):
 
 
 @rule("param-int32", "error", "a shape, perm, axes or begin/end constant that is not int32",
-      "pass int64-to-int32")
+      Fix("pass int64-to-int32", "int64-to-int32"))
 def param_int32(sg, profile):
     for op in sg.operators:
         hit = first_input_at(sg, op, INT32_PARAMS.get(op.name, ()), lambda t: t.is_constant and t.dtype != "int32")
