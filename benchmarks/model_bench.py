@@ -108,8 +108,8 @@ def _ratios(preset: str, results: dict, reports: dict, baseline: str | None) -> 
         size = sum(g["bytes"] for g in f["graphs"]) / sum(g["bytes"] for g in d["graphs"])
         lines.append(f"- D-FINE-{preset}: (f) fp16 weights: file {size:.2f}x of (d)'s; (d) / (f): "
                      f"{_ratio(d['gpu_ms'], f['gpu_ms'])} on the oracle, {_ratio(d['cpu_ms'], f['cpu_ms'])} on the "
-                     f"CPU; outputs against fp32 weights (CPU interpreter, queries matched): logits max |err| "
-                     f"{moved['logits']:.2g}, boxes {moved['boxes']:.2g}")
+                     f"CPU; outputs against fp32 weights (CPU interpreter, queries paired greedily, top-k boundary "
+                     f"swaps included): logits max |err| {moved['logits']:.2g}, boxes {moved['boxes']:.2g}")
     return lines
 
 

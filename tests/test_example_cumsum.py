@@ -2,34 +2,19 @@
 argument, an int and a float variant, and a promise that grows with the summed length."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
+from tests.example_plugins import EXAMPLES, cli, plugin_fixture
+
 pytest.importorskip("litert_torch")
-PLUGIN_DIR = Path(__file__).resolve().parents[1] / "examples" / "cumsum_plugin"
-ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PLUGIN_DIR), os.environ.get("PYTHONPATH", "")])}
+PLUGIN_DIR = EXAMPLES / "cumsum_plugin"
 CONVERT = ["convert", "module", "--model", "gpusafe_cumsum.model:build", "--input-shape", "1,40,16", "--json"]
+gpusafe = cli(PLUGIN_DIR)
 
 
-def gpusafe(*args):
-    return subprocess.run([sys.executable, "-m", "gpusafe", *args], capture_output=True, text=True, env=ENV,
-                          timeout=600)
-
-
-@pytest.fixture(scope="module")
-def plugin():
-    sys.path.insert(0, str(PLUGIN_DIR))
-    try:
-        from gpusafe_cumsum import rewrites
-
-        yield rewrites
-    finally:
-        sys.path.remove(str(PLUGIN_DIR))
+plugin = plugin_fixture(PLUGIN_DIR, "gpusafe_cumsum.rewrites")
 
 
 def test_the_rewrite_keeps_its_per_dtype_promise(plugin, tmp_path):

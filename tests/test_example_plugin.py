@@ -3,34 +3,19 @@ discovery by `gpusafe convert` (flag and entry point), the blocked op gone and a
 the linter naming the plugin's rewrite as the fix."""
 
 import json
-import os
-import subprocess
-import sys
 from importlib.metadata import EntryPoint
-from pathlib import Path
 
 import pytest
 
+from tests.example_plugins import EXAMPLES, cli, plugin_fixture
+
 pytest.importorskip("litert_torch")
-PLUGIN_DIR = Path(__file__).resolve().parents[1] / "examples" / "unfold_plugin"
-ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PLUGIN_DIR), os.environ.get("PYTHONPATH", "")])}
+PLUGIN_DIR = EXAMPLES / "unfold_plugin"
 CONVERT = ["convert", "module", "--model", "gpusafe_unfold.model:build", "--input-shape", "1,3,32,32", "--json"]
+gpusafe = cli(PLUGIN_DIR)
 
 
-def gpusafe(*args):
-    return subprocess.run([sys.executable, "-m", "gpusafe", *args], capture_output=True, text=True, env=ENV,
-                          timeout=600)
-
-
-@pytest.fixture(scope="module")
-def plugin():
-    sys.path.insert(0, str(PLUGIN_DIR))
-    try:
-        from gpusafe_unfold import rewrites
-
-        yield rewrites
-    finally:
-        sys.path.remove(str(PLUGIN_DIR))
+plugin = plugin_fixture(PLUGIN_DIR, "gpusafe_unfold.rewrites")
 
 
 @pytest.fixture(scope="module")

@@ -108,6 +108,12 @@ class Absolute(Tolerance):
         return (error, error) if off <= slack_there else (error, allowed)
 
 
+def _truth(reference, args, expected, got):
+    """The float64 reference output, or the fp32 one where no float64 run exists."""
+    truth = in_float64(reference, args)
+    return expected if truth is None or not _comparable(truth, got) else truth
+
+
 def _comparable(truth, got) -> bool:
     truths, gots = tree_leaves(truth), tree_leaves(got)
     return len(truths) == len(gots) and all(isinstance(t, torch.Tensor) and isinstance(g, torch.Tensor)
@@ -126,8 +132,7 @@ class Ulps(Tolerance):
         return f"{self.count:g} ulps of float64"
 
     def worst(self, reference, args, expected, got) -> tuple[float, float]:
-        truth = in_float64(reference, args)
-        truth = expected if truth is None or not _comparable(truth, got) else truth
+        truth = _truth(reference, args, expected, got)
         allowed = []
         for t in tree_leaves(truth):
             magnitude = t.detach().float().abs()
@@ -148,10 +153,8 @@ class Bound(Tolerance):
         return f"bound {self.description}"
 
     def worst(self, reference, args, expected, got) -> tuple[float, float]:
-        truth = in_float64(reference, args)
-        truth = expected if truth is None or not _comparable(truth, got) else truth
         allowed = torch.as_tensor(self.function(tuple(args), expected), dtype=torch.float64)
-        return _worst_ratio((error, allowed) for error in _errors(truth, got))
+        return _worst_ratio((error, allowed) for error in _errors(_truth(reference, args, expected, got), got))
 
 
 @dataclass(frozen=True)
