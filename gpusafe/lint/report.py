@@ -100,17 +100,17 @@ def render_table(report: LintReport, max_rows: int | None = 40) -> str:
     lines = [f"{report.path}  ({report.op_count} ops, profile {report.profile})"]
     groups = group_findings(report.findings)
     if groups:
-        lines.append(f"  {'severity':<8} {'rule':<18} {'op':<20} {'count':>5}  {'at ops':<22} fix")
+        lines.append(f"  {'severity':<8} {'rule':<20} {'op':<20} {'count':>5}  {'at ops':<22} fix")
         for g in groups:
-            lines.append(f"  {g['severity']:<8} {g['rule']:<18} {_clip(g['op'] or '-', 20):<20} {g['count']:>5}  "
+            lines.append(f"  {g['severity']:<8} {g['rule']:<20} {_clip(g['op'] or '-', 20):<20} {g['count']:>5}  "
                          f"{_op_list(g['ops']):<22} {g['fix']}")
         rows = sorted(report.findings, key=lambda f: (SEVERITY_ORDER[f.severity], f.subgraph, f.op_index))
         shown = rows if max_rows is None else rows[:max_rows]
         lines.append("")
-        lines.append(f"  {'op':>6}  {'op name':<20} {'rule':<18} {'shapes':<50} reason")
+        lines.append(f"  {'op':>6}  {'op name':<20} {'rule':<20} {'shapes':<50} reason")
         for f in shown:
             where = f"{f.op_index}" if f.subgraph == 0 else f"{f.subgraph}:{f.op_index}"
-            lines.append(f"  {where:>6}  {_clip(f.op or '-', 20):<20} {f.rule:<18} {_clip(f.shapes, 50):<50} "
+            lines.append(f"  {where:>6}  {_clip(f.op or '-', 20):<20} {f.rule:<20} {_clip(f.shapes, 50):<50} "
                          f"{f.message}")
         if len(shown) < len(rows):
             lines.append(f"  ... {len(rows) - len(shown)} more (--all shows every finding, --json gives them all)")
