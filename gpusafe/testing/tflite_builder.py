@@ -25,6 +25,29 @@ _TYPES = {
 }
 
 
+def _int32_vector(values) -> schema.Int32VectorT:
+    vector = schema.Int32VectorT()
+    vector.values = [int(v) for v in values]
+    return vector
+
+
+def _csr(arr: np.ndarray) -> schema.SparsityParametersT:
+    """Sparsity parameters of a 2-D array: dimension 0 dense, dimension 1 CSR (row segments into
+    the column indices of the non-zero values)."""
+    if arr.ndim != 2:
+        raise ValueError(f"sparse constants are 2-D here, not {arr.ndim}-D")
+    rows = schema.DimensionMetadataT()
+    rows.format, rows.denseSize = schema.DimensionType.DENSE, arr.shape[0]
+    columns = schema.DimensionMetadataT()
+    columns.format = schema.DimensionType.SPARSE_CSR
+    columns.arraySegmentsType = columns.arrayIndicesType = schema.SparseIndexVector.Int32Vector
+    columns.arraySegments = _int32_vector(np.concatenate([[0], np.cumsum((arr != 0).sum(1))]))
+    columns.arrayIndices = _int32_vector(np.nonzero(arr)[1])
+    sparsity = schema.SparsityParametersT()
+    sparsity.traversalOrder, sparsity.dimMetadata = [0, 1], [rows, columns]
+    return sparsity
+
+
 def options(type_name: str, **fields):
     """(options type code, options object) for e.g. options("SoftmaxOptions", beta=2.0)."""
     obj = getattr(schema, f"{type_name}T")()
@@ -62,12 +85,18 @@ class GraphBuilder:
         self._inputs.append(index)
         return index
 
-    def const(self, value) -> int:
+    def const(self, value, sparse: bool = False) -> int:
+        """A constant tensor; ``sparse``: a 2-D value stored as TFLite stores pruned weights (rows
+        dense, columns compressed: CSR), which a DENSIFY op expands."""
         arr = np.asarray(value)
+        stored = arr[arr != 0] if sparse else arr
         buf = schema.BufferT()
-        buf.data = np.frombuffer(arr.tobytes(), dtype=np.uint8) if arr.size else None
+        buf.data = np.frombuffer(stored.tobytes(), dtype=np.uint8) if stored.size else None
         self._buffers.append(buf)
-        return self._tensor(arr.shape, str(arr.dtype), buffer=len(self._buffers) - 1)
+        index = self._tensor(arr.shape, str(arr.dtype), buffer=len(self._buffers) - 1)
+        if sparse:
+            self._tensors[index].sparsity = _csr(arr)
+        return index
 
     def _opcode(self, name: str, version: int, custom_code: str | None) -> int:
         code = getattr(schema.BuiltinOperator, name)

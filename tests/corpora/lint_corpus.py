@@ -639,6 +639,31 @@ def fp16_matmul_operand() -> GraphBuilder:
 CASES["batch_matmul_fp16_operand"] = fp16_matmul_operand
 
 
+# --- sparse weights: DENSIFY of a CSR constant, then DEQUANTIZE (how pruned fp16 models ship) ----
+def sparse_weight(partial: bool) -> GraphBuilder:
+    g = GraphBuilder()
+    y = g.input([4, 4])
+    pruned = np.eye(4, dtype=np.float16) + np.triu(np.ones([4, 4], np.float16), 2)
+    dense = g.op("DENSIFY", [g.const(pruned, sparse=True)], [4, 4], "float16")
+    t = g.op("TANH", [g.op("ADD", [g.op("DEQUANTIZE", [dense], [4, 4]), y], [4, 4])], [4, 4])
+    g.output(g.op("RELU_0_TO_1", [t], [4, 4]) if partial else t)
+    return g
+
+
+CASES["densify_sparse_weight"] = lambda: sparse_weight(False)
+CASES["densify_sparse_weight_partial"] = lambda: sparse_weight(True)
+
+
+def runtime_fp16_dequantize() -> GraphBuilder:
+    g = GraphBuilder()
+    x, y = g.input(X, "float16"), g.input(X)
+    g.output(g.op("TANH", [g.op("ADD", [g.op("DEQUANTIZE", [x], X), y], X)], X))
+    return g
+
+
+CASES["dequantize_runtime_fp16"] = runtime_fp16_dequantize
+
+
 def dynamic_update_slice() -> GraphBuilder:
     g = GraphBuilder()
     x, update = g.input(X), g.input([1, 2, 2, 4])
