@@ -1,10 +1,26 @@
-"""What the benchmark scripts share: a marked section of a doc page, the lint cell, and the real
-delegate's verdict on a .tflite."""
+"""What the benchmark scripts share: a timed `gpusafe convert --json` run, a marked section of a
+doc page, the lint cell, and the real delegate's verdict on a .tflite."""
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
+import time
 from pathlib import Path
+
+
+def timed_convert(*args: str, cwd: Path | None = None, env: dict | None = None) -> tuple[float, dict | str]:
+    """(seconds, report.json) of `gpusafe convert ARGS --json` in a fresh process, or (seconds, its
+    last error line) where it failed."""
+    start = time.perf_counter()
+    run = subprocess.run([sys.executable, "-m", "gpusafe", "convert", *args, "--json"], cwd=cwd, env=env,
+                         capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if run.returncode:
+        return seconds, (run.stderr.strip().splitlines() or ["(no message)"])[-1]
+    return seconds, json.loads(run.stdout)
 
 
 def replace_section(doc: Path, begin: str, end: str, body: list[str], title: str) -> str:

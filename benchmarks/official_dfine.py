@@ -13,16 +13,14 @@ and the real delegate (ML Drift on Mesa's software Vulkan) compiling each graph.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
 import tempfile
-import time
 import zipfile
 from pathlib import Path
 
-from doc_tables import delegate_cell, lint_cell, replace_section
+from doc_tables import delegate_cell, lint_cell, replace_section, timed_convert
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "official_dfine"
@@ -48,14 +46,8 @@ def unpack_official(cache: Path) -> Path:
 
 
 def convert(src: Path, size: int, out: Path, *extra: str) -> tuple[float, dict | str]:
-    start = time.perf_counter()
-    run = subprocess.run([sys.executable, "-m", "gpusafe", "convert", "module", "--model", "dfine_s:build",
-                          "--size", str(size), "--out", str(out), "--json", *extra], cwd=EXAMPLE,
-                         env={**os.environ, "DFINE_SRC": str(src)}, capture_output=True, text=True)
-    seconds = time.perf_counter() - start
-    if run.returncode:
-        return seconds, (run.stderr.strip().splitlines() or ["(no message)"])[-1]
-    return seconds, json.loads(run.stdout)
+    return timed_convert("module", "--model", "dfine_s:build", "--size", str(size), "--out", str(out), *extra,
+                         cwd=EXAMPLE, env={**os.environ, "DFINE_SRC": str(src)})
 
 
 def row(build: str, seconds: float, report: dict | str) -> str:

@@ -14,14 +14,10 @@ strict` (Graph A, host step, Graph B) with both graphs' strict lint and delegate
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-from doc_tables import delegate_cell, lint_cell, replace_section
+from doc_tables import delegate_cell, lint_cell, replace_section, timed_convert
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "zoo.md"
@@ -31,13 +27,7 @@ HEADER = ("| family | tiny model | input | converts (s) | ops | CPU: matched que
 
 
 def _convert(weights: Path, size: int, out: Path, *extra: str) -> tuple[float, dict | str]:
-    start = time.perf_counter()
-    run = subprocess.run([sys.executable, "-m", "gpusafe", "convert", "transformers", "--weights", str(weights),
-                          "--size", str(size), "--out", str(out), "--json", *extra], capture_output=True, text=True)
-    seconds = time.perf_counter() - start
-    if run.returncode:
-        return seconds, (run.stderr.strip().splitlines() or ["(no message)"])[-1]
-    return seconds, json.loads(run.stdout)
+    return timed_convert("transformers", "--weights", str(weights), "--size", str(size), "--out", str(out), *extra)
 
 
 def _split_cells(weights: Path, size: int, out: Path, selection: bool) -> list[str]:

@@ -165,11 +165,14 @@ def capture_for(model: torch.nn.Module, sample: tuple, passes: list[str], catalo
     return graph, time.perf_counter() - start, {"requested": wanted, "marked": marked, "note": note}
 
 
-def fp16_weights(parts: list[ConvertedGraph], run, before: list, compare) -> dict:
-    """Stores each graph's convolution and fully-connected weights as fp16
-    (:mod:`gpusafe.convert.weights`), after the CPU check of the fp32 file, relints the graphs and
-    reports how far the outputs moved: ``run()`` gives the model's outputs on the sample input,
-    ``before`` the same with fp32 weights."""
+def store_weights(weights_dtype: str, parts: list[ConvertedGraph], run, before: list, compare, progress) -> dict:
+    """report.json's ``weights``: for fp16, stores each graph's convolution and fully-connected
+    weights as fp16 (:mod:`gpusafe.convert.weights`), after the CPU check of the fp32 file, relints
+    the graphs and reports how far the outputs moved: ``run()`` gives the model's outputs on the
+    sample input, ``before`` the same with fp32 weights."""
+    if weights_dtype == "fp32":
+        return {"dtype": "fp32"}
+    progress("storing convolution and fully-connected weights as fp16 (ai-edge-quantizer)")
     graphs = {part.tflite.name: store_weights_fp16(part.tflite) for part in parts}
     for part in parts:
         part.lint = lint_file(part.tflite, part.lint.profile)
@@ -190,7 +193,7 @@ def convert_module(model: torch.nn.Module, sample: tuple, out_dir: str | Path, *
     OUT/model.tflite and OUT/report.json. ``passes`` replaces the profile's default pipeline;
     ``choose`` names rewrites to run instead of the default ones for the same op
     (``grid-sample-separable`` on mldrift); ``weights_dtype="fp16"`` stores the convolution and
-    fully-connected weights as fp16 after the CPU check (:func:`fp16_weights`). Returns the report
+    fully-connected weights as fp16 after the CPU check (:func:`store_weights`). Returns the report
     (as written) and the pass report."""
     progress = progress or Progress()
     out_dir = Path(out_dir)
@@ -204,10 +207,8 @@ def convert_module(model: torch.nn.Module, sample: tuple, out_dir: str | Path, *
     inputs = [s.numpy() for s in sample]
     candidate = run_tflite(part.tflite, inputs)
     check = compare(reference_outputs(model, sample), candidate)
-    weights = {"dtype": "fp32"}
-    if weights_dtype == "fp16":
-        progress("storing convolution and fully-connected weights as fp16 (ai-edge-quantizer)")
-        weights = fp16_weights([part], partial(run_tflite, part.tflite, inputs), candidate, compare)
+    weights = store_weights(weights_dtype, [part], partial(run_tflite, part.tflite, inputs), candidate, compare,
+                            progress)
     summary = part.summary()
     summary["timings"] = {"capture_s": round(capture_s, 2), **summary["timings"]}
     report = {"schema": REPORT_SCHEMA, "model": description or {},

@@ -26,9 +26,9 @@ from gpusafe.convert.pipeline import (
     REPORT_SCHEMA,
     Progress,
     capture_for,
-    fp16_weights,
     reference_outputs,
     rewrite_and_convert,
+    store_weights,
 )
 from gpusafe.graphs.host_program import host_params, host_program
 from gpusafe.graphs.split import run_split, split_at_selection
@@ -82,10 +82,7 @@ def convert_split_detector(model: torch.nn.Module, size: int, out_dir: str | Pat
     chain = partial(run_chain, out_dir, manifest, [sample[0].numpy()])
     fp32_outputs = chain()
     check = compare_detections(reference_outputs(model, sample), fp32_outputs)
-    weights = {"dtype": "fp32"}
-    if weights_dtype == "fp16":
-        progress("storing convolution and fully-connected weights as fp16 (ai-edge-quantizer)")
-        weights = fp16_weights(list(parts.values()), chain, fp32_outputs, compare_detections)
+    weights = store_weights(weights_dtype, list(parts.values()), chain, fp32_outputs, compare_detections, progress)
     report = {"schema": REPORT_SCHEMA, "model": description or {}, "split": True, "profile": profile,
               "marking": marking,
               "input": manifest["input"], "timings": {"capture_s": round(capture_s, 2), "split_s": round(split_s, 2)},

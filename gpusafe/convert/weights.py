@@ -20,7 +20,6 @@ from gpusafe.runtime.interpreter import quiet_native
 # Not EMBEDDING_LOOKUP, which the quantizer also casts: the GPU delegate refuses a lookup in an fp16
 # table (lint rule fp16-constant-input).
 WEIGHT_OPS = ("FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D", "CONV_2D_TRANSPOSE")
-DTYPES = ("fp32", "fp16")
 
 
 def store_weights_fp16(path: Path) -> dict:

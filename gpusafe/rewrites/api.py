@@ -32,8 +32,7 @@ from dataclasses import dataclass
 import torch
 
 from gpusafe.errors import GpusafeError
-from gpusafe.fx import max_abs_error
-from gpusafe.rewrites.tolerance import Absolute, Tolerance, as_tolerance
+from gpusafe.rewrites.tolerance import Absolute, Tolerance, as_tolerance, worst
 
 
 class NotApplicable(Exception):  # noqa: N818  (a signal, not an error)
@@ -88,10 +87,7 @@ class Rewrite:
         """(error, allowed) of ``got`` (the rewrite on ``args``) against ``expected`` (the fp32
         reference on ``args``) at the element where error / allowed is largest; the promise holds
         when error <= allowed."""
-        promise = self.promise.pick(expected) if self.promise is not None else None
-        if promise is None:
-            return max_abs_error(expected, got), 0.0
-        return promise.worst(self.reference, args, expected, got)
+        return worst(self.promise, self.reference, args, expected, got)
 
     def lint_profiles(self) -> tuple[str, ...]:
         """The profiles whose lint the rewritten op must pass (what check_rewrite checks)."""

@@ -227,6 +227,14 @@ def identical_inputs(sg, profile):
             yield op, f"{op.name} reads the same tensor on two inputs; the delegate refuses that"
 
 
+def _fp16_constant(sg, op):
+    """The constant float16 tensor ``op`` dequantizes (an fp16 weight), or None."""
+    if op.name != "DEQUANTIZE":
+        return None
+    source = input_at(sg, op, 0)
+    return source if source is not None and source.is_constant and source.dtype == "float16" else None
+
+
 @rule("dequantize-partial", "error",
       "a DEQUANTIZE of a constant fp16 tensor runs on the CPU when the model is not fully delegated",
       "fix the model's other errors: a fully delegated model's fp16 weights are folded by the delegate",
@@ -237,11 +245,10 @@ def dequantize_partial(sg, profile):
     reason), so it also bounds the GPU partitions. Measured with the real delegate
     (tests/corpora/lint_corpus.py, dequantize_* cases)."""
     for op in sg.operators:
-        if op.name == "DEQUANTIZE":
-            source = input_at(sg, op, 0)
-            if source is not None and source.is_constant and source.dtype == "float16":
-                yield op, (f"DEQUANTIZE of {source.describe()}: the delegate keeps it on the CPU while "
-                           "other ops keep the model from running whole on the GPU")
+        constant = _fp16_constant(sg, op)
+        if constant is not None:
+            yield op, (f"DEQUANTIZE of {constant.describe()}: the delegate keeps it on the CPU while "
+                       "other ops keep the model from running whole on the GPU")
 
 
 FP16_CONSTANT_REFUSED = {"GATHER": "Input / output dtype mismatch", "EMBEDDING_LOOKUP": "Empty quantization params"}
@@ -260,10 +267,8 @@ def fp16_constant_input(sg, profile):
         if op.name not in FP16_CONSTANT_REFUSED:
             continue
         for i in op.inputs:
-            source = sg.operators[producers[i]] if i in producers else None
-            if source is not None and source.name == "DEQUANTIZE":
-                constant = input_at(sg, source, 0)
-                if constant is not None and constant.is_constant and constant.dtype == "float16":
-                    yield op, (f"{op.name} reads {constant.describe()} through DEQUANTIZE: the delegate "
-                               f"refuses it ({FP16_CONSTANT_REFUSED[op.name]})")
-                    break
+            constant = _fp16_constant(sg, sg.operators[producers[i]]) if i in producers else None
+            if constant is not None:
+                yield op, (f"{op.name} reads {constant.describe()} through DEQUANTIZE: the delegate "
+                           f"refuses it ({FP16_CONSTANT_REFUSED[op.name]})")
+                break
