@@ -27,6 +27,7 @@ from gpusafe.passes import (
     drop_unit_batch,
     expand_to_broadcast,
     fold_constants,
+    gather_rows_first,
     int64_to_int32,
     lift_rank3,
     merge_axes,
@@ -58,7 +59,7 @@ BUILTIN_PASSES: tuple[type[GraphPass], ...] = (
     drop_asserts.DropAsserts, fold_constants.FoldConstants, cse.CommonSubexpressions,
     expand_to_broadcast.ExpandToBroadcast, int64_to_int32.Int64ToInt32, drop_unit_batch.DropUnitBatch,
     lift_rank3.LiftRank3, merge_axes.MergeAxes, constant_matmul_operand.ConstantMatmulOperand,
-    broadcast_by_concat.BroadcastByConcat, merge_clamp_chain.MergeClampChain,
+    broadcast_by_concat.BroadcastByConcat, merge_clamp_chain.MergeClampChain, gather_rows_first.GatherRowsFirst,
 )
 BUILTIN_REWRITES: tuple[Rewrite, ...] = (
     clamp_to_min_max.clamp_unit_by_negation,
@@ -75,6 +76,7 @@ _CLEAN_UP = ["drop-asserts", "fold-constants", "expand-to-broadcast", "int64-to-
 PIPELINES: dict[str, list[str]] = {
     "mldrift": [
         *_CLEAN_UP,  # asserts, input-independent subgraphs, expand, int64: what litert-torch trips on
+        "gather-rows-first",  # less work: row-wise chains on the selected rows only
         # op rewrites: each op the delegate refuses, in a form it takes
         "merge-clamp-chain", "clamp-to-min-max", "grid-sample-gather", "deformable-attention-gather",
         "gather-to-1d", "gather-expanded-to-1d", "group-norm-as-layer-norm", "pow-to-mul", "sort-to-topk",
@@ -83,13 +85,13 @@ PIPELINES: dict[str, list[str]] = {
         "drop-unit-batch", "merge-axes", "constant-matmul-operand", "broadcast-by-concat",
     ],
     "classic": [
-        *_CLEAN_UP,
+        *_CLEAN_UP, "gather-rows-first",
         "merge-clamp-chain", "clamp-to-min-max", "grid-sample-separable", "deformable-attention-separable",
         "group-norm-as-layer-norm", "pow-to-mul", "stack-to-cat", "topk-max-and-mask", "sort-to-topk",
         "drop-unit-batch", "merge-axes", "constant-matmul-operand", "broadcast-by-concat",
     ],
     "strict": [
-        *_CLEAN_UP,
+        *_CLEAN_UP, "gather-rows-first",
         "merge-clamp-chain", "clamp-to-min-max", "grid-sample-separable", "deformable-attention-separable",
         "gelu-erf-rational", "group-norm-as-layer-norm", "layer-norm-fp16", "max-pool-edge-padding", "pow-to-mul",
         "stack-to-cat", "topk-max-and-mask", "sort-to-topk",

@@ -8,7 +8,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "gpusafe"
 
 # Lowest first: a module may import its own folder and any lower layer, never a higher or an equal one.
 LAYERS = [
-    ["gpusafe", "gpusafe.errors", "gpusafe.fx"],
+    ["gpusafe", "gpusafe.errors", "gpusafe.fx", "gpusafe.rows"],
     ["gpusafe.lint", "gpusafe.runtime"],
     ["gpusafe.graphs", "gpusafe.passes", "gpusafe.analysis"],
     ["gpusafe.rewrites"],

@@ -22,83 +22,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from ai_edge_litert import schema_py_generated as schema
 from ai_edge_litert.tools import flatbuffer_utils
 
-RESHAPE, MUL = schema.BuiltinOperator.RESHAPE, schema.BuiltinOperator.MUL
-ONES = {schema.TensorType.FLOAT32: np.float32, schema.TensorType.FLOAT16: np.float16,
-        schema.TensorType.INT32: np.int32, schema.TensorType.INT64: np.int64}
-
-
-def _opcode(model, builtin: int) -> int:
-    for index, code in enumerate(model.operatorCodes):
-        if max(code.builtinCode, code.deprecatedBuiltinCode) == builtin:
-            return index
-    code = schema.OperatorCodeT()
-    code.builtinCode = code.deprecatedBuiltinCode = builtin
-    code.version = 1
-    model.operatorCodes.append(code)
-    return len(model.operatorCodes) - 1
-
-
-class _Subgraph:
-    """Adds tensors, constants and RESHAPE / MUL ops to one subgraph of a ModelT."""
-
-    def __init__(self, model, sg):
-        self.model, self.sg = model, sg
-        self.reshape_code, self.mul_code = _opcode(model, RESHAPE), _opcode(model, MUL)
-        self.constants: dict[tuple, int] = {}
-
-    def tensor(self, like: int, shape, suffix: str) -> int:
-        source = self.sg.tensors[like]
-        t = schema.TensorT()
-        t.name, t.type, t.buffer = (source.name or b"") + suffix.encode(), source.type, 0
-        t.shape = np.array(shape, dtype=np.int32)
-        t.hasRank = True
-        self.sg.tensors.append(t)
-        return len(self.sg.tensors) - 1
-
-    def constant(self, values, tensor_type: int, shape: tuple) -> int:
-        key = (tuple(np.ravel(values).tolist()), tensor_type, shape)
-        if key not in self.constants:
-            buffer = schema.BufferT()
-            buffer.data = np.frombuffer(np.asarray(values).tobytes(), dtype=np.uint8)
-            self.model.buffers.append(buffer)
-            t = schema.TensorT()
-            t.name = f"gpusafe/leaf_constant_{len(self.constants)}".encode()
-            t.type, t.buffer = tensor_type, len(self.model.buffers) - 1
-            t.shape, t.hasRank = np.array(shape, dtype=np.int32), True
-            self.sg.tensors.append(t)
-            self.constants[key] = len(self.sg.tensors) - 1
-        return self.constants[key]
-
-    def _op(self, code: int, inputs, output: int):
-        op = schema.OperatorT()
-        op.opcodeIndex = code
-        op.inputs = np.array(inputs, dtype=np.int32)
-        op.outputs = np.array([output], dtype=np.int32)
-        return op
-
-    def reshape(self, source: int, target: int, shape: tuple):
-        shape_tensor = self.constant(np.array(shape, dtype=np.int32), schema.TensorType.INT32, (len(shape),))
-        op = self._op(self.reshape_code, [source, shape_tensor], target)
-        op.builtinOptionsType = schema.BuiltinOptions.ReshapeOptions
-        op.builtinOptions = schema.ReshapeOptionsT()
-        op.builtinOptions.newShape = list(shape)
-        return op
-
-    def copy(self, source: int, target: int):
-        """target = source * 1: exact, and a buffer of its own (a RESHAPE may share its input's)."""
-        kind = self.sg.tensors[source].type
-        op = self._op(self.mul_code, [source, self.constant(np.ones((), ONES[kind]), kind, ())], target)
-        op.builtinOptionsType = schema.BuiltinOptions.MulOptions
-        op.builtinOptions = schema.MulOptionsT()
-        return op
-
-
-def _is_constant(model, t) -> bool:
-    buffer = model.buffers[t.buffer] if 0 < t.buffer < len(model.buffers) else None
-    return buffer is not None and (buffer.data is not None and len(buffer.data) > 0 or bool(buffer.offset))
+from gpusafe.convert.flatbuffer_edit import SubgraphEditor, is_constant, rename_output
 
 
 def _fanouts(model, sg) -> dict[int, list[int]]:
@@ -110,7 +36,7 @@ def _fanouts(model, sg) -> dict[int, list[int]]:
                 readers.setdefault(t, []).append(index)
     outputs = {int(t) for t in sg.outputs}
     return {t: ops for t, ops in readers.items()
-            if len(sg.tensors[t].shape) == 3 and not _is_constant(model, sg.tensors[t])
+            if len(sg.tensors[t].shape) == 3 and not is_constant(model, sg.tensors[t])
             and len(ops) + (t in outputs) >= 2}
 
 
@@ -119,7 +45,7 @@ def _split_subgraph(model, sg_index: int) -> int:
     fanouts = _fanouts(model, sg)
     if not fanouts:
         return 0
-    edit = _Subgraph(model, sg)
+    edit = SubgraphEditor(model, sg)
     producers = {int(t): i for i, op in enumerate(sg.operators) for t in op.outputs}
     outputs = {int(o) for o in sg.outputs}
     inserts: dict[int, list] = {}  # op index after which to insert (-1: before the first op)
@@ -138,7 +64,7 @@ def _split_subgraph(model, sg_index: int) -> int:
             leaf = edit.tensor(t, shape, "")
             sg.tensors[t].name = (sg.tensors[t].name or b"") + b"/gpusafe_source"
             ops += [edit.copy(lifted, own), edit.reshape(own, leaf, shape)]
-            _rename_output(model, sg_index, t, leaf)
+            rename_output(model, sg_index, t, leaf)
         inserts.setdefault(producers.get(t, -1), []).extend(ops)
     operators = list(inserts.get(-1, []))
     for index, op in enumerate(sg.operators):
@@ -146,16 +72,6 @@ def _split_subgraph(model, sg_index: int) -> int:
         operators.extend(inserts.get(index, []))
     sg.operators = operators
     return len(fanouts)
-
-
-def _rename_output(model, sg_index: int, old: int, new: int) -> None:
-    sg = model.subgraphs[sg_index]
-    sg.outputs = np.array([new if int(o) == old else int(o) for o in sg.outputs], dtype=np.int32)
-    for signature in model.signatureDefs or []:
-        if signature.subgraphIndex == sg_index:
-            for output in signature.outputs or []:
-                if output.tensorIndex == old:
-                    output.tensorIndex = new
 
 
 def split_fanout_leaves(path: str | Path) -> int:

@@ -17,6 +17,7 @@ from gpusafe.analysis.fp16_precision import fp16_precision_report
 from gpusafe.analysis.fp16_ranges import fp16_report
 from gpusafe.catalog import Catalog, builtin
 from gpusafe.check.compare import compare_detections, looks_like_detections
+from gpusafe.convert.layout_chains import fold_layout_chains
 from gpusafe.convert.leaf_split import split_fanout_leaves
 from gpusafe.convert.litert import convert_to_tflite
 from gpusafe.convert.weights import store_weights_fp16
@@ -78,6 +79,7 @@ class ConvertedGraph:
     timings: dict
     leaf_splits: int = 0  # rank-3 tensors the .tflite leaf split gave one reader each
     rewrites: list[str] = field(default_factory=list)  # the rewrites among the passes run
+    layout_folded: int = 0  # TRANSPOSE/RESHAPE ops the layout-chain fold removed from the .tflite
 
     def summary(self) -> dict:
         lint = self.lint
@@ -87,6 +89,7 @@ class ConvertedGraph:
             "timings": {k: round(v, 2) for k, v in self.timings.items()},
             "passes": self.passes.to_json(),
             "leaf_splits": self.leaf_splits,
+            "layout_folded": self.layout_folded,
             "fp16": self.fp16,
             "lint": {"profile": lint.profile, "summary": lint.summary(), "counts": {s: lint.count(s) for s in
                      ("error", "warning", "info")}, "op_histogram": lint.op_histogram,
@@ -113,28 +116,31 @@ def rewrite_and_convert(graph: GraphModule, sample: tuple, path: Path, passes: l
     progress(f"converting {path.name} with litert-torch (minutes for a full-size model)")
     tflite = convert_to_tflite(graph, sample, path)
     timings["convert_s"] = time.perf_counter() - start
+    inputs = [s.numpy() for s in sample]
+    folded = _checked_edit(fold_layout_chains, "the layout-chain fold", tflite, inputs)
+    progress(f"layout chains: {folded} TRANSPOSE/RESHAPE op(s) folded away")
     leaves = 0
     if get_profile(profile).severity_of("fanout-3d", "warning") == "error":
-        leaves = _checked_leaf_split(tflite, [s.numpy() for s in sample])
+        leaves = _checked_edit(split_fanout_leaves, "the 3-D fan-out leaf split", tflite, inputs)
         progress(f"3-D fan-out leaf split: {leaves} rank-3 tensor(s) given one reader each")
     progress(f"linting {path.name} for the {profile} profile")
     return ConvertedGraph(graph, pass_report, fp16, tflite, lint_file(tflite, profile), chosen, timings, leaves,
-                          [name for name in chosen if catalog.get(name).kind == "rewrite"])
+                          [name for name in chosen if catalog.get(name).kind == "rewrite"], folded)
 
 
-def _checked_leaf_split(tflite: Path, inputs: list) -> int:
-    """The .tflite leaf split, checked: the edited file must compute, on the LiteRT CPU interpreter
+def _checked_edit(edit, what: str, tflite: Path, inputs: list) -> int:
+    """An exact .tflite edit, checked: the edited file must compute, on the LiteRT CPU interpreter
     with its default memory planning, exactly what the unedited one did on the sample inputs."""
     before = run_tflite(tflite, inputs)
-    leaves = split_fanout_leaves(tflite)
-    if leaves:
+    count = edit(tflite)
+    if count:
         after = run_tflite(tflite, inputs)
         changed = [i for i, (a, b) in enumerate(zip(before, after, strict=True))
                    if not np.array_equal(a, b, equal_nan=a.dtype.kind == "f")]
         if changed:
-            raise GpusafeError(f"{tflite.name}: the 3-D fan-out leaf split changed output(s) {changed} on the sample "
-                               "input, which it must never do (a gpusafe bug: please report it with this model)")
-    return leaves
+            raise GpusafeError(f"{tflite.name}: {what} changed output(s) {changed} on the sample input, which it "
+                               "must never do (a gpusafe bug: please report it with this model)")
+    return count
 
 
 def _fp16_fixes_for(catalog: Catalog, op: str) -> list[str]:

@@ -2,7 +2,7 @@
 
 ``host_program(gm)`` turns the host part of a split (top-k, getitem, unsqueeze, repeat/expand,
 gather, detach, dtype casts, and the row-wise tail ops moved past the selection by
-``gpusafe.graphs.tail``: linear, layer_norm, relu, sigmoid, arithmetic) into a JSON program that
+``gpusafe.rows``: linear, layer_norm, relu, sigmoid, arithmetic) into a JSON program that
 ``gpusafe.runtime.host.run_host`` runs with numpy; ``host_params(gm)`` gives its constants
 (weights, anchors), saved as safetensors.
 """
@@ -20,6 +20,8 @@ def _torch_tables():
     """(dtype names, aten op -> host op); torch only where a program is written, not run."""
     import torch
 
+    from gpusafe.rows import rowwise_ops
+
     aten = torch.ops.aten
     dtypes = {torch.float32: "float32", torch.float16: "float16", torch.int64: "int64", torch.int32: "int32",
               torch.bool: "bool"}
@@ -29,18 +31,6 @@ def _torch_tables():
            aten.lift_fresh_copy.default: "identity", aten._to_copy.default: "cast", aten.to.dtype: "cast",
            aten.to.dtype_layout: "cast", **rowwise_ops()}
     return dtypes, ops
-
-
-def rowwise_ops() -> dict:
-    """aten op -> host op, for the row-wise ops the host runs (``gpusafe.graphs.tail``)."""
-    import torch
-
-    aten = torch.ops.aten
-    return {aten.linear.default: "linear", aten.layer_norm.default: "layer_norm", aten.relu.default: "relu",
-            aten.sigmoid.default: "sigmoid", aten.tanh.default: "tanh", aten.exp.default: "exp",
-            aten.neg.default: "neg", aten.add.Tensor: "add", aten.sub.Tensor: "sub", aten.mul.Tensor: "mul",
-            aten.div.Tensor: "div", aten.minimum.default: "minimum", aten.maximum.default: "maximum",
-            aten.clamp.default: "clamp"}
 
 
 def _encode(value, dtypes):
