@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from gpusafe import __version__
 from gpusafe.errors import GpusafeError
@@ -24,6 +25,8 @@ def cmd_lint(args) -> int:
 
     extra_fixes = _lint_fixes(args.plugin)
     profile = load_profile(args.profile, args.config)
+    if args.model_explorer and len(args.models) != 1:
+        raise GpusafeError("--model-explorer writes the node data of one model: give one .tflite")
     results, status = [], EXIT_OK
     for path in args.models:
         try:
@@ -34,6 +37,10 @@ def cmd_lint(args) -> int:
             status = EXIT_INPUT
             continue
         results.append(report.to_json())
+        if args.model_explorer:
+            from gpusafe.lint.explorer import write_node_data
+
+            write_node_data(report, path, args.model_explorer)
         if report.fails(args.fail_on) and status == EXIT_OK:
             status = EXIT_FINDINGS
         if not args.json:
@@ -53,6 +60,27 @@ def _lint_fixes(plugins: list[str]):
     from gpusafe import catalog
 
     return catalog.load(plugins).plugin_fixes
+
+
+def cmd_explore(args) -> int:
+    """Lint a model and open it in Model Explorer with the lint verdict of every op as node data."""
+    import tempfile
+
+    from gpusafe.lint import lint_file, load_profile
+    from gpusafe.lint.explorer import write_node_data
+
+    try:
+        import model_explorer
+    except ImportError:
+        raise GpusafeError("gpusafe explore needs Model Explorer: pip install 'gpusafe[explore]'") from None
+    report = lint_file(args.model, load_profile(args.profile, None))
+    data = write_node_data(report, args.model, Path(tempfile.mkdtemp()) / f"{Path(args.model).stem}.lint.json")
+    print(f"{report.summary()}; node data in {data}", file=sys.stderr)
+    config = model_explorer.config().add_model_from_path(str(Path(args.model).resolve()))
+    config.add_node_data_from_path(str(data))
+    model_explorer.visualize_from_config(config, host=args.host, port=args.port,
+                                         no_open_in_browser=args.no_browser)
+    return EXIT_OK
 
 
 def cmd_oracle(args) -> int:
@@ -448,7 +476,21 @@ def build_parser() -> argparse.ArgumentParser:
     lint.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                       help="load rewrites from MODULE (and the installed gpusafe.rewrites entry points) so that "
                            "findings name them as fixes; needs torch, which lint alone never imports")
+    lint.add_argument("--model-explorer", metavar="OUT.json",
+                      help="also write each op's verdict (GPU, or the worst finding's rule and reason) as Model "
+                           "Explorer node data (load it beside the model, or use gpusafe explore)")
     lint.set_defaults(func=cmd_lint)
+
+    explore = sub.add_parser("explore", help="open a .tflite in Model Explorer, each op coloured by its lint verdict",
+                             description="Lint MODEL and serve it in Model Explorer (the explore extra) with the "
+                                         "verdict of every op as node data: green on the GPU, amber a warning, red "
+                                         "an op the delegate leaves to the CPU. Ctrl-C stops the server.")
+    explore.add_argument("model", metavar="MODEL.tflite")
+    explore.add_argument("--profile", choices=["mldrift", "classic", "strict"], default=None)
+    explore.add_argument("--host", default="localhost")
+    explore.add_argument("--port", type=int, default=8080)
+    explore.add_argument("--no-browser", action="store_true", help="serve only; print the address")
+    explore.set_defaults(func=cmd_explore)
 
     oracle = sub.add_parser("oracle", help="compile .tflite files GPU-only on the real delegate (ML Drift)",
                             description="Compile GPU-only with ai-edge-litert's CompiledModel (ML Drift on "

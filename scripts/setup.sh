@@ -25,5 +25,5 @@ PY=${PYTHON:-python3}
 .venv/bin/pip install -q --upgrade pip
 # The CPU build of PyTorch first: a plain 'torch' requirement may pull a multi-GB CUDA build.
 .venv/bin/pip install -q torch==2.13.0
-.venv/bin/pip install -q -e ".[dev,convert]"
+.venv/bin/pip install -q -e ".[dev,convert,explore]"
 echo "== ready: .venv/bin/gpusafe --help"
