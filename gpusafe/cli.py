@@ -76,7 +76,9 @@ def cmd_explore(args) -> int:
     report = lint_file(args.model, load_profile(args.profile, None))
     data = write_node_data(report, args.model, Path(tempfile.mkdtemp()) / f"{Path(args.model).stem}.lint.json")
     print(f"{report.summary()}; node data in {data}", file=sys.stderr)
-    config = model_explorer.config().add_model_from_path(str(Path(args.model).resolve()))
+    # the flatbuffer adapter draws one node per operator, with the operator's index as its id
+    config = model_explorer.config().add_model_from_path(str(Path(args.model).resolve()),
+                                                         adapterId="builtin_tflite_flatbuffer")
     config.add_node_data_from_path(str(data))
     model_explorer.visualize_from_config(config, host=args.host, port=args.port,
                                          no_open_in_browser=args.no_browser)
