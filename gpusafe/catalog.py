@@ -113,6 +113,23 @@ def _spec(item) -> PassSpec:
     raise GpusafeError(f"{item!r} is neither a declared rewrite nor a pass declared with @graph_pass")
 
 
+def _replaces_ops(spec: PassSpec) -> bool:
+    return any(target.startswith("aten.") for target in spec.targets)
+
+
+def module_ops(gm) -> dict[str, list[str]]:
+    """Module path -> the aten ops nodes of that module (innermost, as litert-torch names the
+    tensors they make) run in the captured graph ``gm``."""
+    from gpusafe.fx import target_name
+
+    found: dict[str, set[str]] = {}
+    for node in gm.graph.nodes:
+        stack = node.meta.get("nn_module_stack") if node.op == "call_function" else None
+        if stack:
+            found.setdefault(list(stack.values())[-1][0], set()).add(target_name(node.target))
+    return {path: sorted(ops) for path, ops in sorted(found.items())}
+
+
 class Catalog:
     """Passes and rewrites by name, validated together."""
 
@@ -177,11 +194,23 @@ class Catalog:
         """The passes declaring they fix ``finding`` ("rule" or "rule:OP", e.g. "fp16-overflow:aten.x")."""
         return [s.name for s in self.specs.values() if finding in s.fixes]
 
-    def plugin_fixes(self, rule: str, op: str) -> list[str]:
+    def plugin_fixes(self, rule: str, op: str, source: str | None = None,
+                     module_ops: dict[str, list[str]] | None = None) -> list[str]:
         """Plugin passes that fix a lint finding (``fixes=["rule:OP"]`` or ``["rule"]``); gpusafe's own
-        are named in the rules' fix texts. What ``gpusafe lint --plugin`` adds to a finding."""
+        are named in the rules' fix texts. What ``gpusafe lint --plugin`` adds to a finding. With
+        ``module_ops`` (module path -> the aten ops its own forward ran, as ``gpusafe convert``
+        records them in report.json) and the finding's ``source`` module, a rewrite that replaces
+        aten ops is named only where that module ran one of them."""
+        ran = None
+        if source is not None and module_ops is not None:
+            ran = module_ops.get(source.split(" (", 1)[0])
         return [s.name for s in self.specs.values() if not s.module.startswith("gpusafe.")
-                and (f"{rule}:{op}" in s.fixes or rule in s.fixes)]
+                and (f"{rule}:{op}" in s.fixes or rule in s.fixes)
+                and (ran is None or not _replaces_ops(s) or set(s.targets) & set(ran))]
+
+    def fix_finder(self, module_ops: dict[str, list[str]] | None = None):
+        """``plugin_fixes`` for the linter, with the module ops of the converted graph if known."""
+        return functools.partial(self.plugin_fixes, module_ops=module_ops)
 
     def _validate(self) -> None:
         known = set(self.specs) | {AFTER_REWRITES}

@@ -23,7 +23,7 @@ def _error(message: str) -> None:
 def cmd_lint(args) -> int:
     from gpusafe.lint import JSON_SCHEMA, lint_file, load_profile, render_table
 
-    extra_fixes = _lint_fixes(args.plugin)
+    extra_fixes = _lint_fixes(args.plugin, args.report)
     profile = load_profile(args.profile, args.config)
     if args.model_explorer and len(args.models) != 1:
         raise GpusafeError("--model-explorer writes the node data of one model: give one .tflite")
@@ -50,16 +50,33 @@ def cmd_lint(args) -> int:
     return status
 
 
-def _lint_fixes(plugins: list[str]):
+def _lint_fixes(plugins: list[str], report: str | None):
     """The plugins' fixes for lint findings: with --plugin, the named plugins and the installed
-    entry points (this needs torch); without, none, so that linting never imports torch."""
+    entry points (this needs torch); without, none, so that linting never imports torch. With
+    --report, the module ops gpusafe convert recorded: a rewrite is named only where its op ran."""
     if not plugins:
         from gpusafe.lint import no_extra_fixes
 
         return no_extra_fixes
     from gpusafe import catalog
 
-    return catalog.load(plugins).plugin_fixes
+    return catalog.load(plugins).fix_finder(_module_ops(report) if report else None)
+
+
+def _module_ops(report: str) -> dict[str, list[str]]:
+    """Every graph's module ops in a report.json of gpusafe convert (one graph, or a split's)."""
+    try:
+        data = json.loads(Path(report).read_text())
+    except (OSError, ValueError) as e:
+        raise GpusafeError(f"--report {report}: not a readable report.json ({e})") from None
+    graphs = list(data.get("graphs", {}).values()) if isinstance(data.get("graphs"), dict) else [data]
+    if not all(isinstance(g, dict) and isinstance(g.get("module_ops"), dict) for g in graphs):
+        raise GpusafeError(f"--report {report}: no module_ops in it (not a report.json of gpusafe convert)")
+    merged: dict[str, list[str]] = {}
+    for graph in graphs:
+        for path, ops in graph["module_ops"].items():
+            merged[path] = sorted({*merged.get(path, []), *ops})
+    return merged
 
 
 def cmd_explore(args) -> int:
@@ -478,6 +495,9 @@ def build_parser() -> argparse.ArgumentParser:
     lint.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                       help="load rewrites from MODULE (and the installed gpusafe.rewrites entry points) so that "
                            "findings name them as fixes; needs torch, which lint alone never imports")
+    lint.add_argument("--report", metavar="REPORT.json",
+                      help="with --plugin: the report.json gpusafe convert wrote beside the model; a plugin rewrite "
+                           "is then named only at findings whose PyTorch module ran the op it replaces")
     lint.add_argument("--model-explorer", metavar="OUT.json",
                       help="also write each op's verdict (GPU, or the worst finding's rule and reason) as Model "
                            "Explorer node data (load it beside the model, or use gpusafe explore)")

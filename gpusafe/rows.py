@@ -52,9 +52,11 @@ def row_index(gather: Node, selection: Node | None = None) -> Node | None:
     if unsqueezed.target != aten.unsqueeze.default or unsqueezed.args[1] not in (-1, 2):
         return None
     rows = unsqueezed.args[0]
+    picked, whole = _val(index), _val(rows)
+    if picked is None or whole is None or tuple(picked.shape) != (*whole.shape, _val(source).shape[2]):
+        return None  # a repeat along the rows too picks each row more than once
     if selection is None:
-        value = _val(rows)
-        return rows if value is not None and value.dim() == 2 and not value.is_floating_point() else None
+        return rows if whole.dim() == 2 and not whole.is_floating_point() else None
     if rows.target is operator.getitem and rows.args[0] is selection and rows.args[1] == 1:
         return rows
     return None

@@ -6,6 +6,8 @@ import json
 from importlib.metadata import EntryPoint
 
 import pytest
+import torch
+import torch.nn.functional as F
 
 from tests.example_plugins import EXAMPLES, cli, plugin_fixture
 
@@ -87,3 +89,62 @@ def test_bad_plugin_and_module_arguments_fail_in_one_line(args, message, tmp_pat
     proc = gpusafe(*args)
     assert proc.returncode == 2 and message in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+class _Unfolded(torch.nn.Module):
+    def forward(self, x):
+        return F.unfold(x, 2, stride=2)  # [1, 12, 16]: im2col, GATHER_ND in the .tflite
+
+
+class _Picked(torch.nn.Module):
+    def forward(self, x):
+        index = torch.arange(16).reshape(1, 1, 16).expand(1, 12, 16).flip(-1)
+        return x.gather(2, index)  # an arbitrary gather: GATHER_ND too, no im2col in sight
+
+
+class _TwoGathers(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.unfold, self.pick = _Unfolded(), _Picked()
+
+    def forward(self, x):
+        return self.pick(self.unfold(x)) * 2
+
+
+@pytest.fixture(scope="module")
+def two_sources(plugin, tmp_path_factory):
+    """A model with a GATHER_ND from im2col and one from a gather, converted without the rewrite."""
+    from gpusafe import catalog
+    from gpusafe.convert.pipeline import convert_module
+
+    out = tmp_path_factory.mktemp("two")
+    report, _ = convert_module(_TwoGathers().eval(), (torch.randn(1, 3, 8, 8),), out,
+                               passes=["drop-asserts", "fold-constants"],
+                               catalog=catalog.load(["gpusafe_unfold.rewrites"], installed=False))
+    return report, out
+
+
+def _named(findings) -> dict[str, set]:
+    """module -> the rewrites the GATHER_ND findings there name."""
+    named = {}
+    for f in findings:
+        if f["op"] == "GATHER_ND":
+            named.setdefault(f["source"].split(" (")[0], set()).add(f["fix"]["rewrite"])
+    return named
+
+
+def test_convert_names_the_plugin_only_where_its_op_ran(two_sources):
+    report, _ = two_sources
+    assert "aten.im2col.default" in report["module_ops"]["unfold"]
+    named = _named(report["lint"]["findings"])
+    assert named["unfold"] == {"unfold-to-slices"} and "unfold-to-slices" not in named["pick"]
+
+
+def test_lint_with_the_report_does_the_same(two_sources):
+    _, out = two_sources
+    args = ["lint", str(out / "model.tflite"), "--plugin", "gpusafe_unfold.rewrites", "--json"]
+    with_report = _named(json.loads(gpusafe(*args, "--report", str(out / "report.json")).stdout)["results"][0]
+                         ["findings"])
+    without = _named(json.loads(gpusafe(*args).stdout)["results"][0]["findings"])
+    assert with_report["unfold"] == {"unfold-to-slices"} and "unfold-to-slices" not in with_report["pick"]
+    assert without["pick"] == {"unfold-to-slices"}  # by (rule, op) alone, every GATHER_ND

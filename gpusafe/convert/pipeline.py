@@ -15,7 +15,7 @@ from torch.fx import GraphModule
 
 from gpusafe.analysis.fp16_precision import fp16_precision_report
 from gpusafe.analysis.fp16_ranges import fp16_report
-from gpusafe.catalog import Catalog, builtin
+from gpusafe.catalog import Catalog, builtin, module_ops
 from gpusafe.check.compare import compare_detections, looks_like_detections
 from gpusafe.convert.layout_chains import fold_layout_chains
 from gpusafe.convert.leaf_split import split_fanout_leaves
@@ -24,7 +24,7 @@ from gpusafe.convert.weights import store_weights_fp16
 from gpusafe.errors import GpusafeError
 from gpusafe.graphs.capture import capture_graph_module
 from gpusafe.graphs.marks import MS_DEFORM_ATTN
-from gpusafe.lint import lint_file
+from gpusafe.lint import lint_file, no_extra_fixes
 from gpusafe.lint.profiles import get_profile
 from gpusafe.passes import PassManager, PassReport
 from gpusafe.runtime.interpreter import run_tflite
@@ -80,6 +80,8 @@ class ConvertedGraph:
     leaf_splits: int = 0  # rank-3 tensors the .tflite leaf split gave one reader each
     rewrites: list[str] = field(default_factory=list)  # the rewrites among the passes run
     layout_folded: int = 0  # TRANSPOSE/RESHAPE ops the layout-chain fold removed from the .tflite
+    module_ops: dict = field(default_factory=dict)  # module path -> aten ops it ran (before the passes)
+    fixes: object = no_extra_fixes  # the lint FixFinder: plugin rewrites named where their torch op ran
 
     def summary(self) -> dict:
         lint = self.lint
@@ -90,6 +92,7 @@ class ConvertedGraph:
             "passes": self.passes.to_json(),
             "leaf_splits": self.leaf_splits,
             "layout_folded": self.layout_folded,
+            "module_ops": self.module_ops,
             "fp16": self.fp16,
             "lint": {"profile": lint.profile, "summary": lint.summary(), "counts": {s: lint.count(s) for s in
                      ("error", "warning", "info")}, "op_histogram": lint.op_histogram,
@@ -103,6 +106,8 @@ def rewrite_and_convert(graph: GraphModule, sample: tuple, path: Path, passes: l
     -> lint, for one captured graph and its sample inputs."""
     timings = {}
     start = time.perf_counter()
+    ran = module_ops(graph)
+    lint_fixes = catalog.fix_finder(ran)
     fixes_for = partial(_fp16_fixes_for, catalog)
     fp16_before = fp16_report(graph, sample, fixes_for)
     only = fp16_fixes(fp16_before["findings"], exclude=passes)
@@ -124,8 +129,9 @@ def rewrite_and_convert(graph: GraphModule, sample: tuple, path: Path, passes: l
         leaves = _checked_edit(split_fanout_leaves, "the 3-D fan-out leaf split", tflite, inputs)
         progress(f"3-D fan-out leaf split: {leaves} rank-3 tensor(s) given one reader each")
     progress(f"linting {path.name} for the {profile} profile")
-    return ConvertedGraph(graph, pass_report, fp16, tflite, lint_file(tflite, profile), chosen, timings, leaves,
-                          [name for name in chosen if catalog.get(name).kind == "rewrite"], folded)
+    return ConvertedGraph(graph, pass_report, fp16, tflite, lint_file(tflite, profile, lint_fixes), chosen, timings,
+                          leaves, [name for name in chosen if catalog.get(name).kind == "rewrite"], folded, ran,
+                          lint_fixes)
 
 
 def _checked_edit(edit, what: str, tflite: Path, inputs: list) -> int:
@@ -181,7 +187,7 @@ def store_weights(weights_dtype: str, parts: list[ConvertedGraph], run, before: 
     progress("storing convolution and fully-connected weights as fp16 (ai-edge-quantizer)")
     graphs = {part.tflite.name: store_weights_fp16(part.tflite) for part in parts}
     for part in parts:
-        part.lint = lint_file(part.tflite, part.lint.profile)
+        part.lint = lint_file(part.tflite, part.lint.profile, part.fixes)
     return {"dtype": "fp16", "graphs": graphs, "vs_fp32_weights": compare(before, run())}
 
 

@@ -31,17 +31,18 @@ def _shapes(sg: Subgraph, op) -> str:
     return f"{ins} -> {outs}"
 
 
-FixFinder = Callable[[str, str], list[str]]  # (rule id, op name) -> names of passes that fix it
+# (rule id, op name, the op's module path or None) -> names of passes that fix it
+FixFinder = Callable[[str, str, str | None], list[str]]
 
 
-def no_extra_fixes(rule_id: str, op_name: str) -> list[str]:
+def no_extra_fixes(rule_id: str, op_name: str, source: str | None = None) -> list[str]:
     return []
 
 
-def _fix(rule_id: str, op_name: str, fix: Fix, extra_fixes: FixFinder) -> Fix:
+def _fix(rule_id: str, op_name: str, fix: Fix, extra_fixes: FixFinder, source: str | None) -> Fix:
     """The rule's fix, after the plugin rewrites declaring they fix this finding: what the user
     installed for it comes first, and names the rewrite."""
-    named = [name for name in extra_fixes(rule_id, op_name) if name not in fix.text]
+    named = [name for name in extra_fixes(rule_id, op_name, source) if name not in fix.text]
     if not named:
         return fix
     return Fix(f"plugin rewrite {', '.join(named)}; otherwise: {fix.text}", named[0], "torch")
@@ -65,9 +66,10 @@ def _run_rules(view: ModelView, profile: Profile,
         for sg in view.subgraphs:
             for op, message, *fix in rule.check(sg, profile):
                 name = op.custom_code if op.is_custom else op.name
+                source = _source(sg, op)
                 findings.append(Finding(rule.id, severity, sg.index, op.index, name, _shapes(sg, op), message,
-                                        _fix(rule.id, name, as_fix(fix[0]) if fix else rule.fix, extra_fixes),
-                                        _source(sg, op)))
+                                        _fix(rule.id, name, as_fix(fix[0]) if fix else rule.fix, extra_fixes, source),
+                                        source))
                 if severity == "error":
                     aborted |= rule.whole_model
                     unsupported.setdefault(sg.index, set()).add(op.index)
@@ -76,8 +78,8 @@ def _run_rules(view: ModelView, profile: Profile,
 
 def lint_model(view: ModelView, profile: Profile | str = "mldrift", extra_fixes: FixFinder = no_extra_fixes
                ) -> LintReport:
-    """Lint a read model; ``extra_fixes(rule, op)`` names further passes that fix a finding (a
-    plugin catalog's ``plugin_fixes``: the linter itself needs no torch and no catalog)."""
+    """Lint a read model; ``extra_fixes(rule, op, source)`` names further passes that fix a finding
+    (a plugin catalog's ``plugin_fixes``: the linter itself needs no torch and no catalog)."""
     profile = get_profile(profile) if isinstance(profile, str) else profile
     findings, unsupported, aborted = _run_rules(view, profile, extra_fixes)
     findings.sort(key=lambda f: (f.subgraph, -1 if f.op_index is None else f.op_index, f.rule))
