@@ -7,8 +7,10 @@ index). Its node-data format (``model_explorer.node_data_builder``: ModelNodeDat
 GraphNodeData -> NodeDataResult) maps those ids to a value and a colour. ``gpusafe lint FILE
 --model-explorer OUT.json`` writes one entry per op:
 
-    value    "GPU" (no finding), else "<severity> <rule>: <message>" for its worst finding
-    bgColor  green on the GPU, amber for a warning, red for an op the delegate leaves to the CPU
+    value    "GPU" (no finding), else "<severity> <rule>: <message>" for its worst finding, after
+             "CPU: outside the GPU partition the delegate takes" where the op is not in it
+    bgColor  green on the GPU, yellow for a warning, red for an op the delegate refuses, orange for
+             one it could run but leaves to the CPU (outside the partition it takes)
 
 so the graph shows where the partitions break and why. Torch-free: the format is plain JSON.
 """
@@ -21,7 +23,7 @@ from pathlib import Path
 from gpusafe.lint.reader import read_model
 from gpusafe.lint.report import LintReport
 
-COLORS = {"gpu": "#a5d6a7", "info": "#c5e1a5", "warning": "#ffe082", "error": "#ef9a9a", "cpu": "#ef9a9a"}
+COLORS = {"gpu": "#a5d6a7", "info": "#c5e1a5", "warning": "#ffe082", "error": "#ef9a9a", "cpu": "#ffcc80"}
 RANK = {"info": 0, "warning": 1, "error": 2}
 
 
@@ -51,7 +53,8 @@ def node_data(report: LintReport, path: str | Path) -> dict:
             else:
                 text, color = "GPU", COLORS["gpu"]
             if (sg.index, op.index) not in on_gpu and color != COLORS["error"]:
-                text, color = f"CPU (outside the delegated partition): {text}", COLORS["cpu"]
+                where = "CPU: outside the GPU partition the delegate takes"
+                text, color = where if text == "GPU" else f"{where}; {text}", COLORS["cpu"]
             results[str(op.index)] = {"value": text, "bgColor": color}
         graphs[graph_id(sg.index, sg.name)] = {
             "results": results, "name": f"gpusafe lint [{report.profile}]", "thresholds": [], "gradient": [],
