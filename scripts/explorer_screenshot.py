@@ -70,11 +70,11 @@ def main() -> None:
     args = parser.parse_args()
     server, url = _explorer_url(args.model, _free_port())
     debug = _free_port()
-    browser = subprocess.Popen(["chromium", "--headless=new", "--no-sandbox", "--use-angle=swiftshader",
-                                "--enable-unsafe-swiftshader", "--disable-dev-shm-usage", "--hide-scrollbars",
-                                f"--window-size={args.size}", f"--remote-debugging-port={debug}", "--remote-allow-origins=*",
-                                "about:blank"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    flags = ["--headless=new", "--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
+             "--disable-dev-shm-usage", "--hide-scrollbars", f"--window-size={args.size}",
+             f"--remote-debugging-port={debug}", "--remote-allow-origins=*"]
+    browser = subprocess.Popen(["chromium", *flags, "about:blank"], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
     try:
         page = Page(debug)
         page.call("Page.enable")
