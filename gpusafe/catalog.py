@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from importlib.metadata import entry_points
 
 from gpusafe.errors import GpusafeError
+from gpusafe.fx import target_name
 from gpusafe.lint.profiles import PROFILES
 from gpusafe.lint.rules import RULES
 from gpusafe.passes import (
@@ -120,8 +121,6 @@ def _replaces_ops(spec: PassSpec) -> bool:
 def module_ops(gm) -> dict[str, list[str]]:
     """Module path -> the aten ops nodes of that module (innermost, as litert-torch names the
     tensors they make) run in the captured graph ``gm``."""
-    from gpusafe.fx import target_name
-
     found: dict[str, set[str]] = {}
     for node in gm.graph.nodes:
         stack = node.meta.get("nn_module_stack") if node.op == "call_function" else None

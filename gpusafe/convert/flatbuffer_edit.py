@@ -13,6 +13,12 @@ ONES = {schema.TensorType.FLOAT32: np.float32, schema.TensorType.FLOAT16: np.flo
         schema.TensorType.INT32: np.int32, schema.TensorType.INT64: np.int64}
 
 
+def builtin_code(model, op) -> int:
+    """The builtin operator of ``op`` (codes above 127 live in ``builtinCode`` only)."""
+    code = model.operatorCodes[op.opcodeIndex]
+    return max(code.builtinCode, code.deprecatedBuiltinCode)
+
+
 def opcode_index(model, builtin: int) -> int:
     for index, code in enumerate(model.operatorCodes):
         if max(code.builtinCode, code.deprecatedBuiltinCode) == builtin:
@@ -84,6 +90,16 @@ class SubgraphEditor:
         op.builtinOptionsType = schema.BuiltinOptions.TransposeOptions
         op.builtinOptions = schema.TransposeOptionsT()
         return op
+
+
+def constant_values(model, sg, tensor: int) -> np.ndarray | None:
+    """The values of an int32 / int64 constant tensor (a permutation, paddings), flat; None if it
+    has no data in the file."""
+    t = sg.tensors[tensor]
+    data = model.buffers[t.buffer].data if t.buffer else None
+    if data is None or len(data) == 0:
+        return None
+    return np.frombuffer(bytes(data), dtype=np.int64 if t.type == schema.TensorType.INT64 else np.int32)
 
 
 def is_constant(model, t) -> bool:

@@ -32,7 +32,7 @@ import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 from ai_edge_litert.tools import flatbuffer_utils
 
-from gpusafe.convert.flatbuffer_edit import SubgraphEditor
+from gpusafe.convert.flatbuffer_edit import SubgraphEditor, builtin_code, constant_values
 
 TRANSPOSE, RESHAPE = schema.BuiltinOperator.TRANSPOSE, schema.BuiltinOperator.RESHAPE
 CONCATENATION = schema.BuiltinOperator.CONCATENATION
@@ -48,8 +48,7 @@ class _Chains:
         self.outputs = {int(t) for t in sg.outputs}
 
     def code(self, op) -> int:
-        code = self.model.operatorCodes[op.opcodeIndex]
-        return max(code.builtinCode, code.deprecatedBuiltinCode)
+        return builtin_code(self.model, op)
 
     def shape(self, tensor: int) -> tuple[int, ...]:
         t = self.sg.tensors[tensor]
@@ -58,7 +57,7 @@ class _Chains:
         return tuple(int(d) for d in t.shape)
 
     def permutation(self, op) -> list[int] | None:
-        values = self.constant_array(int(op.inputs[1]))
+        values = constant_values(self.model, self.sg, int(op.inputs[1]))
         return None if values is None else values.tolist()
 
     def chain(self, op) -> list:
@@ -125,7 +124,7 @@ class _Chains:
             return False
         perm = perms[0]
         if self.code(op) in PADS:
-            pads = self.constant_array(int(op.inputs[1]))
+            pads = constant_values(self.model, self.sg, int(op.inputs[1]))
             if pads is None:
                 return False
             moved = np.zeros_like(pads.reshape(len(perm), 2))
@@ -144,21 +143,13 @@ class _Chains:
         self.producer[output] = self.sg.operators[index + 1]
         return True
 
-    def constant_array(self, tensor: int) -> np.ndarray | None:
-        t = self.sg.tensors[tensor]
-        data = self.model.buffers[t.buffer].data if t.buffer else None
-        if data is None or len(data) == 0:
-            return None
-        return np.frombuffer(bytes(data), dtype=np.int64 if t.type == schema.TensorType.INT64 else np.int32)
-
     def _forward(self, old: int, new: int) -> None:
         for op in self.sg.operators:
             if op.inputs is not None and old in op.inputs:
                 op.inputs = np.array([new if int(i) == old else int(i) for i in op.inputs], dtype=np.int32)
 
-    def drop_unread(self) -> int:
+    def drop_unread(self) -> None:
         """Remove the TRANSPOSE / RESHAPE ops whose output nobody reads (a graph output is read)."""
-        removed = 0
         while True:
             read = set(self.outputs)
             for op in self.sg.operators:
@@ -166,8 +157,7 @@ class _Chains:
             kept = [op for op in self.sg.operators
                     if self.code(op) not in (TRANSPOSE, RESHAPE) or int(op.outputs[0]) in read]
             if len(kept) == len(self.sg.operators):
-                return removed
-            removed += len(self.sg.operators) - len(kept)
+                return
             self.sg.operators = kept
 
 

@@ -122,11 +122,12 @@ def rewrite_and_convert(graph: GraphModule, sample: tuple, path: Path, passes: l
     tflite = convert_to_tflite(graph, sample, path)
     timings["convert_s"] = time.perf_counter() - start
     inputs = [s.numpy() for s in sample]
-    folded = _checked_edit(fold_layout_chains, "the layout-chain fold", tflite, inputs)
+    outputs = run_tflite(tflite, inputs)
+    folded, outputs = _checked_edit(fold_layout_chains, "the layout-chain fold", tflite, inputs, outputs)
     progress(f"layout chains: {folded} TRANSPOSE/RESHAPE op(s) folded away")
     leaves = 0
     if get_profile(profile).severity_of("fanout-3d", "warning") == "error":
-        leaves = _checked_edit(split_fanout_leaves, "the 3-D fan-out leaf split", tflite, inputs)
+        leaves, _ = _checked_edit(split_fanout_leaves, "the 3-D fan-out leaf split", tflite, inputs, outputs)
         progress(f"3-D fan-out leaf split: {leaves} rank-3 tensor(s) given one reader each")
     progress(f"linting {path.name} for the {profile} profile")
     return ConvertedGraph(graph, pass_report, fp16, tflite, lint_file(tflite, profile, lint_fixes), chosen, timings,
@@ -134,19 +135,20 @@ def rewrite_and_convert(graph: GraphModule, sample: tuple, path: Path, passes: l
                           lint_fixes)
 
 
-def _checked_edit(edit, what: str, tflite: Path, inputs: list) -> int:
+def _checked_edit(edit, what: str, tflite: Path, inputs: list, before: list) -> tuple[int, list]:
     """An exact .tflite edit, checked: the edited file must compute, on the LiteRT CPU interpreter
-    with its default memory planning, exactly what the unedited one did on the sample inputs."""
-    before = run_tflite(tflite, inputs)
+    with its default memory planning, exactly ``before`` (the unedited file's outputs on the sample
+    inputs). Returns what the edit counted and the outputs now."""
     count = edit(tflite)
-    if count:
-        after = run_tflite(tflite, inputs)
-        changed = [i for i, (a, b) in enumerate(zip(before, after, strict=True))
-                   if not np.array_equal(a, b, equal_nan=a.dtype.kind == "f")]
-        if changed:
-            raise GpusafeError(f"{tflite.name}: {what} changed output(s) {changed} on the sample input, which it "
-                               "must never do (a gpusafe bug: please report it with this model)")
-    return count
+    if not count:
+        return count, before
+    after = run_tflite(tflite, inputs)
+    changed = [i for i, (a, b) in enumerate(zip(before, after, strict=True))
+               if not np.array_equal(a, b, equal_nan=a.dtype.kind == "f")]
+    if changed:
+        raise GpusafeError(f"{tflite.name}: {what} changed output(s) {changed} on the sample input, which it "
+                           "must never do (a gpusafe bug: please report it with this model)")
+    return count, after
 
 
 def _fp16_fixes_for(catalog: Catalog, op: str) -> list[str]:

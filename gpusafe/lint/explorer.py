@@ -21,10 +21,9 @@ import json
 from pathlib import Path
 
 from gpusafe.lint.reader import read_model
-from gpusafe.lint.report import LintReport
+from gpusafe.lint.report import SEVERITY_ORDER, LintReport
 
 COLORS = {"gpu": "#a5d6a7", "info": "#c5e1a5", "warning": "#ffe082", "error": "#ef9a9a", "cpu": "#ffcc80"}
-RANK = {"info": 0, "warning": 1, "error": 2}
 
 
 def graph_id(index: int, name: str | None) -> str:
@@ -39,7 +38,7 @@ def node_data(report: LintReport, path: str | Path) -> dict:
     worst: dict[tuple[int, int], object] = {}
     for finding in report.findings:
         key = (finding.subgraph, finding.op_index)
-        if key not in worst or RANK[finding.severity] > RANK[worst[key].severity]:
+        if key not in worst or SEVERITY_ORDER[finding.severity] < SEVERITY_ORDER[worst[key].severity]:
             worst[key] = finding
     on_gpu = {(p.subgraph, op) for p in report.partition.delegated for op in p.ops}
     graphs = {}
