@@ -1,9 +1,13 @@
 """Target profiles: what each GPU delegate accepts, as data.
 
-``mldrift`` was measured: every op version, dtype and constraint below was decided by
-compiling one-op models GPU-only on the real ML Drift delegate (``tests/lint/test_oracle_agreement.py``
-re-checks the whole corpus on every CI run). ``classic`` (the TFLite GPU delegate v2) comes from
-the delegate's sources (``gpu_compatibility.cc``, ``model_builder.cc``) and cannot be run here.
+``mldrift`` is measured: its op table (highest accepted version), the runtime tensor types each
+op takes and gives, and its custom ops are derived (:mod:`gpusafe.lint.measured`) from GPU-only
+compiles of probe models of every builtin op on the real ML Drift delegate
+(``scripts/probe_ops.py``); ``tests/lint/test_op_probes.py`` re-measures them on every CI run. Its
+constraint rules were measured the same way (``tests/lint/test_oracle_agreement.py``). Custom
+ops LiteRT cannot load without their host kernels are listed from ML Drift's sources and
+flagged "unverified". ``classic`` (the TFLite GPU delegate v2) comes from the delegate's sources
+(``gpu_compatibility.cc``, ``model_builder.cc``) and cannot be run here.
 ``strict`` is ``mldrift`` plus the conservative ban list of the published D-FINE-S GPU port
 (older runtimes, device bugs), with the 3-D fan-out hazard raised to an error.
 """
@@ -14,11 +18,12 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 from gpusafe.errors import ConfigError
+from gpusafe.lint import measured
 
 FLOATS = frozenset({"float32", "float16"})
 
-# op -> highest version ML Drift accepts (measured: v+1 is rejected with "Max version supported").
-MLDRIFT_OPS = MappingProxyType({
+# The classic delegate's op table (op -> highest version), from its sources.
+_CLASSIC_SOURCE_OPS = MappingProxyType({
     "ABS": 5, "ADD": 6, "ARG_MAX": 3, "ATAN2": 1, "AVERAGE_POOL_2D": 2, "BATCH_MATMUL": 4,
     "CAST": 9, "CEIL": 1, "CONCATENATION": 6, "CONV_2D": 6, "COS": 2, "CUMSUM": 1,
     "DEPTH_TO_SPACE": 2, "DEPTHWISE_CONV_2D": 6, "DEQUANTIZE": 6, "DIV": 2, "DYNAMIC_UPDATE_SLICE": 4,
@@ -37,25 +42,16 @@ MLDRIFT_OPS = MappingProxyType({
     "TOPK_V2": 1, "TRANSPOSE": 9, "TRANSPOSE_CONV": 3, "UNPACK": 6,
     "CUSTOM": 1, "STABLEHLO_COMPOSITE": 1,
 })
-
-# Ops that take int32 / bool runtime tensors on ML Drift (measured); every other op is float only.
-MLDRIFT_INT32 = frozenset({
-    "ABS", "ADD", "ARG_MAX", "CAST", "CONCATENATION", "DIV", "DYNAMIC_UPDATE_SLICE",
-    "EMBEDDING_LOOKUP", "EQUAL", "FLOOR_DIV", "FLOOR_MOD", "GATHER", "GREATER", "GREATER_EQUAL",
-    "LESS", "LESS_EQUAL", "MAXIMUM", "MINIMUM", "MUL", "NEG", "NOT_EQUAL", "ONE_HOT", "PAD",
-    "PADV2", "REDUCE_MAX", "REDUCE_MIN", "REDUCE_PROD", "RESHAPE", "SELECT", "SELECT_V2", "SIGN", "SLICE",
-    "STRIDED_SLICE", "SUB", "SUM", "MEAN", "TILE", "TOPK_V2", "TRANSPOSE",
-})
-MLDRIFT_BOOL = frozenset({
-    "CAST", "CONCATENATION", "EQUAL", "GATHER", "GREATER", "GREATER_EQUAL", "LESS", "LESS_EQUAL",
-    "LOGICAL_AND", "LOGICAL_NOT", "LOGICAL_OR", "NOT_EQUAL", "PAD", "PADV2", "REDUCE_ALL", "REDUCE_ANY",
-    "RESHAPE", "SELECT",
-    "SELECT_V2", "SLICE", "STRIDED_SLICE", "TRANSPOSE",
-})
+CLASSIC_INT32 = frozenset({"CAST", "RESHAPE", "CONCATENATION", "GATHER", "SLICE", "STRIDED_SLICE", "ONE_HOT", "PAD",
+                           "PADV2", "TRANSPOSE", "TILE"})
+CLASSIC_BOOL = frozenset({"CAST", "EQUAL", "GREATER", "GREATER_EQUAL", "LESS", "LESS_EQUAL", "NOT_EQUAL",
+                          "LOGICAL_AND", "SELECT_V2"})
 
 CUSTOM_CLASSIC = frozenset({"Convolution2DTransposeBias", "MaxPoolingWithArgmax2D", "MaxUnpooling2D",
                             "Resampler"})
-CUSTOM_MLDRIFT = CUSTOM_CLASSIC | {"GroupNorm", "LayerNorm", "RmsNorm", "PixelShuffle"}
+# Custom ops ML Drift's sources name that LiteRT cannot load here (no host kernel): never measured.
+CUSTOM_MLDRIFT_SOURCES = frozenset({"GroupNorm", "LayerNorm", "RmsNorm", "PixelShuffle", "Landmarks2TransformMatrix",
+                                    "TransformTensorBilinear", "TransformLandmarks"})
 COMPOSITES_MLDRIFT = frozenset({"odml.group_norm", "odml.rms_norm", "odml.scaled_dot_product_attention",
                                 "odml.rope"})
 
@@ -72,6 +68,11 @@ CLASSIC_MISSING = frozenset({"TOPK_V2", "ARG_MAX", "ROUND", "ATAN2", "DYNAMIC_UP
                              "LOGICAL_NOT"})
 
 
+def _types(ops, int32=frozenset(), bool_=frozenset()) -> MappingProxyType:
+    return MappingProxyType({op: FLOATS | ({"int32"} if op in int32 else set()) | ({"bool"} if op in bool_ else set())
+                             for op in ops})
+
+
 @dataclass(frozen=True)
 class Profile:
     """What one delegate target accepts. Rules read it; config files derive new ones from it."""
@@ -79,10 +80,11 @@ class Profile:
     name: str
     description: str
     ops: MappingProxyType  # op name -> max version; an op not listed is unsupported
-    int32_ops: frozenset[str]
-    bool_ops: frozenset[str]
+    input_types: MappingProxyType  # op -> runtime input dtypes it takes (float32/float16 if not listed)
+    output_types: MappingProxyType  # op -> output dtypes it gives
     custom_ops: frozenset[str]
     composites: frozenset[str]
+    unverified_custom_ops: frozenset[str] = frozenset()  # accepted on the sources' word, never measured
     banned: frozenset[str] = frozenset()  # supported by the delegate, refused by this profile
     max_rank: int = 4
     min_slice_rank: int = 1  # classic: SLICE / STRIDED_SLICE only on 3-D and 4-D tensors
@@ -94,6 +96,10 @@ class Profile:
     def supports(self, op: str) -> bool:
         return op in self.ops and op not in self.banned
 
+    def takes(self, op: str, dtype: str, output: bool = False) -> bool:
+        """Whether ``op`` takes a runtime ``dtype`` input (or gives a ``dtype`` output)."""
+        return dtype in (self.output_types if output else self.input_types).get(op, FLOATS)
+
     def severity_of(self, rule_id: str, default: str) -> str:
         return self.severity.get(rule_id, default)
 
@@ -103,21 +109,23 @@ class Profile:
                 "severity": dict(self.severity)}
 
 
+_MEASURED = measured.mldrift()
 MLDRIFT = Profile(
     name="mldrift",
     description="ML Drift, the GPU accelerator of LiteRT CompiledModel (default; measured on the real delegate)",
-    ops=MLDRIFT_OPS, int32_ops=MLDRIFT_INT32, bool_ops=MLDRIFT_BOOL,
-    custom_ops=CUSTOM_MLDRIFT, composites=COMPOSITES_MLDRIFT,
+    ops=MappingProxyType({**_MEASURED.ops, "CUSTOM": 1, "STABLEHLO_COMPOSITE": 1}),
+    input_types=_MEASURED.input_types, output_types=_MEASURED.output_types,
+    custom_ops=_MEASURED.custom_ops | CUSTOM_MLDRIFT_SOURCES, composites=COMPOSITES_MLDRIFT,
+    unverified_custom_ops=CUSTOM_MLDRIFT_SOURCES - _MEASURED.custom_ops,
 )
+_CLASSIC_OPS = {**{k: v for k, v in _CLASSIC_SOURCE_OPS.items() if k not in CLASSIC_MISSING}, "ADD": 2}
 CLASSIC = replace(
     MLDRIFT, name="classic",
     description="the classic TFLite GPU delegate v2 (OpenCL/OpenGL), from its sources",
-    ops=MappingProxyType({**{k: v for k, v in MLDRIFT_OPS.items() if k not in CLASSIC_MISSING}, "ADD": 2}),
-    int32_ops=frozenset({"CAST", "RESHAPE", "CONCATENATION", "GATHER", "SLICE", "STRIDED_SLICE",
-                         "ONE_HOT", "PAD", "PADV2", "TRANSPOSE", "TILE"}),
-    bool_ops=frozenset({"CAST", "EQUAL", "GREATER", "GREATER_EQUAL", "LESS", "LESS_EQUAL", "NOT_EQUAL",
-                        "LOGICAL_AND", "SELECT_V2"}),
-    custom_ops=CUSTOM_CLASSIC, composites=frozenset(),
+    ops=MappingProxyType(_CLASSIC_OPS),
+    input_types=_types(_CLASSIC_OPS, CLASSIC_INT32, CLASSIC_BOOL),
+    output_types=_types(_CLASSIC_OPS, CLASSIC_INT32, CLASSIC_BOOL),
+    custom_ops=CUSTOM_CLASSIC, composites=frozenset(), unverified_custom_ops=frozenset(),
     min_slice_rank=3, classic_broadcast=True, classic_cast=True,
 )
 STRICT = replace(

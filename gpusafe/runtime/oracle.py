@@ -21,7 +21,8 @@ from pathlib import Path
 
 LAVAPIPE_ICD = "/usr/share/vulkan/icd.d/lvp_icd.json"
 _UNSUPPORTED_HEADER = "Following operations are not supported by GPU delegate:"
-_OP_LINE = re.compile(r"^([A-Z][A-Z0-9_]*(?:\([^)]*\))?):(?: (.*))?$")  # the reason may be empty
+# "OP: reason", "OP(v3): reason", "CUSTOM code: reason"; the reason may be empty.
+_OP_LINE = re.compile(r"^([A-Z][A-Z0-9_]*(?:\([^)]*\))?)( [A-Za-z0-9_.]+)?:(?: (.*))?$")
 _SPLIT_LINE = re.compile(r"(\d+) operations will run on the GPU, and the remaining (\d+)")
 
 
@@ -30,7 +31,10 @@ class OracleVerdict:
     """What the real delegate said about one model."""
 
     path: str
-    status: str  # "accepted", "rejected" (ops left to the CPU), "load-failed", "crashed"
+    # "accepted", "rejected" (ops left to the CPU), "refused" (the delegate failed on the whole
+    # model without naming ops: dynamic tensors), "load-failed" (LiteRT itself could not load
+    # it), "crashed"
+    status: str
     rejected: list[tuple[str, str]] = field(default_factory=list)  # (op, reason) from the log
     gpu_ops: int | None = None  # ops in the delegated partition, when the log says
     detail: str = ""
@@ -77,7 +81,9 @@ def parse_log(log: str) -> tuple[list[tuple[str, str]], int | None]:
         if in_list:
             match = _OP_LINE.match(line.strip())
             if match:
-                rejected.append((match.group(1), (match.group(2) or "").strip()))
+                op, code, reason = match.groups()
+                reason = (reason or "").strip()
+                rejected.append((op, f"{code.strip()}: {reason}" if code else reason))
                 continue
             in_list = False
     split = _SPLIT_LINE.search(log)
@@ -97,6 +103,8 @@ def _classify(path: str, returncode: int, stdout: str, stderr: str) -> OracleVer
     if "not accelerated" in message:
         return OracleVerdict(path, "rejected", rejected, gpu_ops, message)
     reasons = [ln.strip() for ln in stderr.splitlines() if ln.startswith("ERROR:") and "litert" not in ln]
+    if not reasons and "Failed to modify graph with delegate" in message:
+        return OracleVerdict(path, "refused", rejected, 0, message)
     return OracleVerdict(path, "load-failed", rejected, gpu_ops, "; ".join(reasons) or message)
 
 
@@ -110,9 +118,75 @@ def compile_gpu(path: str | Path, timeout: float = 120.0) -> OracleVerdict:
     return _classify(str(path), proc.returncode, proc.stdout, proc.stderr)
 
 
+_MARK = "@@gpusafe-oracle-model "
+_RESULT = "@@gpusafe-oracle-result "
+
+
+def _compile_batch(paths: list[str], timeout: float) -> list[OracleVerdict]:
+    """Compile ``paths`` in as few child processes as possible: one child compiles models in
+    turn, marking each model's part of the native log; a model that crashes or hangs the child is
+    "crashed", and a new child goes on with the next one."""
+    verdicts: list[OracleVerdict] = []
+    while len(verdicts) < len(paths):
+        rest = paths[len(verdicts):]
+        with tempfile.TemporaryFile("w+") as log:
+            proc = subprocess.Popen([sys.executable, "-m", "gpusafe.runtime.oracle", "--batch"], stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, stderr=log, text=True, env=environment())
+            proc.stdin.write("\n".join(rest) + "\n")
+            proc.stdin.close()
+            results, failure = _read_results(proc, len(rest), timeout)
+            log.seek(0)
+            logs = _split_log(log.read(), len(rest))
+        for i, result in enumerate(results):
+            verdicts.append(_classify(rest[i], 0, json.dumps(result), logs[i]))
+        if failure is not None:
+            rejected, gpu_ops = parse_log(logs[len(results)])
+            verdicts.append(OracleVerdict(rest[len(results)], "crashed", rejected, gpu_ops, failure))
+    return verdicts
+
+
+def _read_results(proc: subprocess.Popen, count: int, timeout: float) -> tuple[list[dict], str | None]:
+    """The child's per-model results, and why it stopped early (None when it did not)."""
+    import selectors
+
+    results: list[dict] = []
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        while len(results) < count:
+            if not sel.select(timeout):
+                proc.kill()
+                proc.wait()
+                return results, f"timed out after {timeout:.0f} s"
+            line = proc.stdout.readline()
+            if not line:
+                return results, f"exit code {proc.wait()}"
+            if line.startswith(_RESULT):  # the native library prints to stdout too
+                results.append(json.loads(line[len(_RESULT):]))
+    proc.wait()
+    return results, None
+
+
+def _split_log(log: str, count: int) -> list[str]:
+    parts = [""] * (count + 1)
+    index = -1
+    for line in log.splitlines(keepends=True):
+        if line.startswith(_MARK):
+            index = int(line[len(_MARK):])
+            continue
+        parts[index + 1 if index < 0 else index] += line
+    return parts
+
+
 def compile_many(paths, workers: int = 2, timeout: float = 120.0) -> list[OracleVerdict]:
+    """Verdicts for ``paths`` in order; ``workers`` child processes share the models."""
+    paths = [str(p) for p in paths]
+    chunks = [paths[i::workers] for i in range(workers)]
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(lambda p: compile_gpu(p, timeout), paths))
+        parts = list(pool.map(lambda chunk: _compile_batch(chunk, timeout), chunks))
+    verdicts = [None] * len(paths)
+    for w, part in enumerate(parts):
+        verdicts[w::workers] = part
+    return verdicts
 
 
 class OracleRunError(RuntimeError):
@@ -190,7 +264,7 @@ def _run_worker(path: str, source: str, result: str, repeats: int, precision: st
     np.savez(result, *results, np.median(times))
 
 
-def _worker(path: str) -> None:
+def _worker(path: str, prefix: str = "") -> None:
     from ai_edge_litert.compiled_model import CompiledModel
     from ai_edge_litert.hardware_accelerator import HardwareAccelerator
 
@@ -200,11 +274,22 @@ def _worker(path: str) -> None:
     except Exception as e:  # the native layer raises RuntimeError with its own text
         result = {"ok": False, "error": " ".join(str(e).split())}
     sys.stderr.flush()
-    print(json.dumps(result), flush=True)
+    print(prefix + json.dumps(result), flush=True)
+
+
+def _batch_worker() -> None:
+    """Compile each path read from stdin, marking where its native log starts (written to the
+    stderr file descriptor itself, so it lands in order with the native library's lines)."""
+    for index, line in enumerate(sys.stdin.read().splitlines()):
+        sys.stderr.flush()
+        os.write(2, f"\n{_MARK}{index}\n".encode())
+        _worker(line, _RESULT)
 
 
 if __name__ == "__main__":
     if len(sys.argv) == 7 and sys.argv[2] == "--run":
         _run_worker(sys.argv[1], sys.argv[3], sys.argv[4], int(sys.argv[5]), sys.argv[6])
+    elif sys.argv[1:] == ["--batch"]:
+        _batch_worker()
     else:
         _worker(sys.argv[1])

@@ -48,6 +48,16 @@ def _csr(arr: np.ndarray) -> schema.SparsityParametersT:
     return sparsity
 
 
+def _quantization(scale, zero_point, axis: int = 0) -> schema.QuantizationParametersT:
+    """Affine quantization, real = scale * (q - zero_point): one scale for the tensor, or one per
+    slice along ``axis`` (per-channel, as TFLite stores int8 weights)."""
+    q = schema.QuantizationParametersT()
+    q.scale = [float(s) for s in np.atleast_1d(scale)]
+    q.zeroPoint = [int(z) for z in np.atleast_1d(zero_point)]
+    q.quantizedDimension = axis
+    return q
+
+
 def options(type_name: str, **fields):
     """(options type code, options object) for e.g. options("SoftmaxOptions", beta=2.0)."""
     obj = getattr(schema, f"{type_name}T")()
@@ -69,7 +79,7 @@ class GraphBuilder:
         self._inputs: list[int] = []
         self._outputs: list[int] = []
 
-    def _tensor(self, shape, dtype: str, buffer: int = 0, signature=None) -> int:
+    def _tensor(self, shape, dtype: str, buffer: int = 0, signature=None, quant=None) -> int:
         t = schema.TensorT()
         t.shape = [int(d) for d in shape]
         t.type = _TYPES[dtype]
@@ -77,15 +87,18 @@ class GraphBuilder:
         t.name = f"t{len(self._tensors)}"
         if signature is not None:
             t.shapeSignature = [int(d) for d in signature]
+        if quant is not None:
+            t.quantization = _quantization(*quant)
         self._tensors.append(t)
         return len(self._tensors) - 1
 
-    def input(self, shape, dtype: str = "float32", signature=None) -> int:
-        index = self._tensor(shape, dtype, signature=signature)
+    def input(self, shape, dtype: str = "float32", signature=None, quant=None) -> int:
+        """A graph input; ``quant``: (scale, zero_point[, axis]), see :func:`_quantization`."""
+        index = self._tensor(shape, dtype, signature=signature, quant=quant)
         self._inputs.append(index)
         return index
 
-    def const(self, value, sparse: bool = False) -> int:
+    def const(self, value, sparse: bool = False, quant=None) -> int:
         """A constant tensor; ``sparse``: a 2-D value stored as TFLite stores pruned weights (rows
         dense, columns compressed: CSR), which a DENSIFY op expands."""
         arr = np.asarray(value)
@@ -93,7 +106,7 @@ class GraphBuilder:
         buf = schema.BufferT()
         buf.data = np.frombuffer(stored.tobytes(), dtype=np.uint8) if stored.size else None
         self._buffers.append(buf)
-        index = self._tensor(arr.shape, str(arr.dtype), buffer=len(self._buffers) - 1)
+        index = self._tensor(arr.shape, str(arr.dtype), buffer=len(self._buffers) - 1, quant=quant)
         if sparse:
             self._tensors[index].sparsity = _csr(arr)
         return index
@@ -104,12 +117,13 @@ class GraphBuilder:
         return self._opcodes.setdefault(key, len(self._opcodes))
 
     def op(self, name: str, inputs, out_shapes, out_dtypes="float32", *, version: int = 1,
-           opts=None, opts2=None, custom_code: str | None = None):
-        """Add an op; ``out_shapes`` is one shape or a list of shapes. Returns the output index(es)."""
+           opts=None, opts2=None, custom_code: str | None = None, quant=None, custom_options: bytes = b""):
+        """Add an op; ``out_shapes`` is one shape or a list of shapes; ``quant`` quantizes every
+        output; ``custom_options``: a custom op's initial data. Returns the output index(es)."""
         many = bool(out_shapes) and isinstance(out_shapes[0], (list, tuple))
         shapes = out_shapes if many else [out_shapes]
         dtypes = out_dtypes if isinstance(out_dtypes, (list, tuple)) else [out_dtypes] * len(shapes)
-        outs = [self._tensor(s, d) for s, d in zip(shapes, dtypes, strict=True)]
+        outs = [self._tensor(s, d, quant=quant) for s, d in zip(shapes, dtypes, strict=True)]
         op = schema.OperatorT()
         op.opcodeIndex = self._opcode(name, version, custom_code)
         op.inputs = list(inputs)
@@ -118,12 +132,17 @@ class GraphBuilder:
             op.builtinOptionsType, op.builtinOptions = opts
         if opts2 is not None:
             op.builtinOptions2Type, op.builtinOptions2 = opts2
+        if custom_options:
+            op.customOptions = list(custom_options)
         self._ops.append(op)
         return outs if many else outs[0]
 
-    def set_versions(self, version: int) -> None:
-        """Give every op code ``version`` (to probe a delegate's version limits)."""
-        self._opcodes = {(code, version, custom): i for (code, _, custom), i in self._opcodes.items()}
+    def set_versions(self, version: int, only: str | None = None) -> None:
+        """Give every op code (or only the builtin op ``only``) ``version``, to probe a delegate's
+        version limits."""
+        target = None if only is None else getattr(schema.BuiltinOperator, only)
+        self._opcodes = {(code, version if target in (None, code) else v, custom): i
+                         for (code, v, custom), i in self._opcodes.items()}
 
     def output(self, *indices: int) -> None:
         self._outputs.extend(indices)

@@ -16,3 +16,10 @@ def test_a_reasonless_line_keeps_it_and_the_lines_after_it():
     assert rejected == [("DENSIFY", "Operation is not supported."), ("DEQUANTIZE", ""),
                         ("GATHER_ND(v3)", "Max version supported: 2")]
     assert gpu_ops == 100
+
+
+def test_a_custom_op_line_names_the_op_and_keeps_its_code():
+    log = ("ERROR: Following operations are not supported by GPU delegate:\n"
+           "CUSTOM MaxUnpooling2D: Unable to retrieve custom_initial_data.\n"
+           "No operations will run on the GPU, and all 1 operations will run on the CPU.\n")
+    assert parse_log(log) == ([("CUSTOM", "MaxUnpooling2D: Unable to retrieve custom_initial_data.")], 0)

@@ -10,7 +10,13 @@ ELEMENTWISE_BINARY = frozenset({"ADD", "SUB", "MUL", "DIV", "MAXIMUM", "MINIMUM"
                                 "SQUARED_DIFFERENCE", "FLOOR_DIV", "FLOOR_MOD", "ATAN2"})
 ALLOWED_ACTIVATIONS = {0, 1, 2, 3, 4}  # NONE, RELU, RELU_N1_TO_1, RELU6, TANH (not SIGN_BIT)
 # Operands that must be constant (the builder reads their values) or must be runtime tensors.
-MUST_BE_CONSTANT = {"SLICE": (1,), "STRIDED_SLICE": (1, 2, 3), "CUMSUM": (1,), "DEQUANTIZE": (0,)}
+MUST_BE_CONSTANT = {"SLICE": (1,), "STRIDED_SLICE": (1, 2, 3), "CUMSUM": (1,), "DEQUANTIZE": (0,), "PRELU": (1,)}
+RUNTIME_DEQUANTIZE_OK = frozenset({"int8", "uint8"})  # a runtime float16 DEQUANTIZE is refused
+# Ops that refuse a runtime 0-D operand broadcast against a tensor (measured).
+SCALAR_REFUSED = ELEMENTWISE_BINARY | {"EQUAL", "NOT_EQUAL", "LESS", "LESS_EQUAL", "GREATER", "GREATER_EQUAL",
+                                       "RIGHT_SHIFT", "STABLEHLO_SHIFT_LEFT"}
+MIN_RANK = {"PRELU": 2, "TRANSPOSE": 2}  # measured: 1-D inputs are refused
+DEQUANTIZE_TYPES = frozenset({"int8", "uint8", "float16"})
 SPARSE_WEIGHT_FIX = Fix("convert again without weight sparsity: a DEQUANTIZE of a densified weight is not a constant, "
                         "and no torch-side pass changes how the converter stores it", None, "convert-option")
 MUST_BE_RUNTIME = {"FULLY_CONNECTED": (0,), "BATCH_MATMUL": (0,), "CONV_2D": (0,),
@@ -33,6 +39,16 @@ def gather_indices(sg, profile):
             yield op, f"GATHER indices are {idx.rank}-D {list(idx.shape)}; the delegate takes 1-D indices only"
         elif idx.dtype != "int32":
             yield op, f"GATHER indices are {idx.dtype}; the delegate takes int32 only"
+
+
+@rule("embedding-table-rank", "error", "EMBEDDING_LOOKUP of a table of rank 3 or 4 crashes the delegate",
+      "reshape the table to 2-D [rows, features] and the result back", whole_model=True)
+def embedding_table_rank(sg, profile):
+    for op in _ops(sg, "EMBEDDING_LOOKUP"):
+        table = input_at(sg, op, 1)
+        if table is not None and table.rank in (3, 4):
+            yield op, (f"EMBEDDING_LOOKUP of a {table.rank}-D table: ML Drift crashes compiling it (measured on "
+                       "3-D and 4-D tables), taking the app with it")
 
 
 @rule("topk-short-axis", "error", "TOPK_V2 over an axis shorter than 4 crashes the delegate's compiler",
@@ -125,7 +141,7 @@ def resize_flags(sg, profile):
       "reshape the scalar to [1] or make it a constant")
 def scalar_operand(sg, profile):
     for op in sg.operators:
-        if op.name not in ELEMENTWISE_BINARY:
+        if op.name not in SCALAR_REFUSED:
             continue
         ins = sg.op_inputs(op)
         if any(t.rank == 0 and not t.is_constant for t in ins) and any(t.rank > 0 for t in ins):
@@ -137,7 +153,8 @@ def scalar_operand(sg, profile):
 def operand_kind(sg, profile):
     producers = sg.producers
     for op in sg.operators:
-        hit = first_input_at(sg, op, MUST_BE_CONSTANT.get(op.name, ()), lambda t: not t.is_constant)
+        hit = first_input_at(sg, op, MUST_BE_CONSTANT.get(op.name, ()), lambda t, op=op: not t.is_constant and not (
+            op.name == "DEQUANTIZE" and t.dtype in RUNTIME_DEQUANTIZE_OK))
         if hit:
             message = f"{op.name} input {hit[0]} must be a constant; it is computed at run time"
             source = producers.get(op.inputs[hit[0]])
@@ -145,6 +162,32 @@ def operand_kind(sg, profile):
                 yield op, message + " (by DENSIFY, from a sparse weight)", SPARSE_WEIGHT_FIX
             else:
                 yield op, message
+
+
+@rule("min-rank", "error", "a 1-D input to an op that the delegate takes from 2-D up (PRELU, TRANSPOSE)",
+      "reshape the input to 2-D (a TRANSPOSE of a 1-D tensor is a no-op: drop it)")
+def min_rank(sg, profile):
+    for op in sg.operators:
+        x = input_at(sg, op, 0)
+        if op.name in MIN_RANK and x is not None and x.rank < MIN_RANK[op.name]:
+            yield op, f"{op.name} input is {x.rank}-D; the delegate takes {MIN_RANK[op.name]}-D and up"
+
+
+@rule("add-n-inputs", "error", "ADD_N of more than two tensors",
+      "sum pairwise with ADD")
+def add_n_inputs(sg, profile):
+    for op in _ops(sg, "ADD_N"):
+        if len(op.inputs) > 2:
+            yield op, f"ADD_N of {len(op.inputs)} tensors; the delegate takes 2"
+
+
+@rule("dequantize-type", "error", "a DEQUANTIZE of a type the delegate cannot dequantize (int16)",
+      Fix("quantize weights to int8 (or keep them float16 / float32) when converting", None, "convert-option"))
+def dequantize_type(sg, profile):
+    for op in _ops(sg, "DEQUANTIZE"):
+        x = input_at(sg, op, 0)
+        if x is not None and x.is_constant and x.dtype not in DEQUANTIZE_TYPES:
+            yield op, f"DEQUANTIZE of {x.describe()}: the delegate dequantizes int8, uint8 and float16 only"
 
 
 @rule("constant-input", "error", "an operand that must be computed at run time is a constant",

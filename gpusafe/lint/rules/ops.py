@@ -56,13 +56,20 @@ def banned_op(sg, profile):
             yield op, f"{op.name} is banned by the {profile.name} profile", fix_for(op.name)
 
 
+def _folded(sg, op) -> bool:
+    """A DEQUANTIZE of a constant float16 tensor: ML Drift folds it into the weight without checking
+    its version (probes DEQUANTIZE.const-float16.vN)."""
+    source = sg.tensor(op.inputs[0]) if op.name == "DEQUANTIZE" and op.inputs else None
+    return source is not None and source.is_constant and source.dtype == "float16"
+
+
 @rule("op-version", "error", "op version above the delegate's maximum",
       "TFLite keeps one version per op type, so one instance that needs the newer version raises them all "
       "(SUB becomes version 3 when any SUB broadcasts a > 4-D tensor): fix that instance (see the rank findings)")
 def op_version(sg, profile):
     for op in sg.operators:
         limit = profile.ops.get(op.name)
-        if limit is not None and op.version > limit and not op.is_custom:
+        if limit is not None and op.version > limit and not op.is_custom and not _folded(sg, op):
             yield op, f"{op.name} version {op.version} is above the delegate's maximum {limit}"
 
 
@@ -72,6 +79,15 @@ def custom_op(sg, profile):
     for op in sg.operators:
         if op.is_custom and op.custom_code not in profile.custom_ops:
             yield op, f"custom op {op.custom_code!r} is not one the delegate implements"
+
+
+@rule("unverified-custom-op", "warning", "a custom op the delegate's sources implement but nobody here could measure",
+      "check the model on a device (LiteRT cannot load it without the host kernel, so the oracle never compiled it)")
+def unverified_custom_op(sg, profile):
+    for op in sg.operators:
+        if op.is_custom and op.custom_code in profile.unverified_custom_ops:
+            yield op, (f"custom op {op.custom_code!r} is in the {profile.name} delegate's sources but unverified: "
+                       "it could not be compiled on the real delegate here")
 
 
 @rule("stablehlo-composite", "error", "StableHLO composite not in the delegate's allowlist",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from gpusafe.lint.profiles import FLOATS
 from gpusafe.lint.rules.registry import Fix, first_input_at, first_tensor, rule
 
 WIDE_TYPES = frozenset({"int64", "float64", "uint64", "complex64", "complex128"})
@@ -49,15 +48,13 @@ def tensor_type(sg, profile):
     for op in sg.operators:
         if not profile.supports(op.name) or op.is_custom:
             continue
-        allowed = set(FLOATS)
-        if op.name in profile.int32_ops:
-            allowed.add("int32")
-        if op.name in profile.bool_ops:
-            allowed.add("bool")
-        ok = allowed | WIDE_TYPES  # wide types have their own rule
-        t = first_tensor(sg, op, lambda t, ok=ok: not t.is_constant and t.dtype not in ok)
-        if t is not None:
-            yield op, f"{op.name} does not take {t.dtype} tensors on the GPU ({t.label})"
+        bad = [(t, "inputs") for t in sg.op_inputs(op) if not t.is_constant and t.dtype not in WIDE_TYPES
+               and not profile.takes(op.name, t.dtype)]  # wide types have their own rule
+        bad += [(t, "outputs") for t in sg.op_outputs(op) if t.dtype not in WIDE_TYPES
+                and not profile.takes(op.name, t.dtype, output=True)]
+        if bad:
+            t, role = bad[0]
+            yield op, f"{op.name} does not take {t.dtype} {role} on the GPU ({t.label})"
 
 
 @rule("dynamic-shape", "error", "a runtime value decides a tensor shape: the whole model fails delegation",

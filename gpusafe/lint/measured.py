@@ -1,0 +1,73 @@
+"""What the real ML Drift delegate accepted, derived from the stored probe verdicts.
+
+``data/mldrift-probes.json`` holds one verdict per probe model of
+:mod:`gpusafe.testing.op_probes` (every builtin op of the schema with dtype, rank, operand and
+version variants), written by ``scripts/probe_ops.py`` from GPU-only compiles on the real
+delegate. From the accepted probes follow the ``mldrift`` profile's op table (the highest version
+accepted), the runtime tensor types each op takes as inputs and gives as outputs, and the custom
+ops it runs; custom ops LiteRT could not load at all are "unverified".
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
+from types import MappingProxyType
+
+CUSTOM = "CUSTOM:"
+
+
+@dataclass(frozen=True)
+class Measured:
+    ops: MappingProxyType  # builtin op -> highest version accepted
+    input_types: MappingProxyType  # op -> runtime input dtypes seen in accepted probes
+    output_types: MappingProxyType  # op -> output dtypes seen in accepted probes
+    custom_ops: frozenset[str]  # custom codes the delegate compiled
+    unverified_custom_ops: frozenset[str]  # custom codes LiteRT could not load: never asked
+
+
+@cache
+def probe_results() -> tuple[dict, ...]:
+    text = files("gpusafe.lint").joinpath("data", "mldrift-probes.json").read_text()
+    return tuple(json.loads(text)["probes"])
+
+
+def derive(results) -> Measured:
+    ops: dict[str, int] = {}
+    ins: dict[str, set] = {}
+    outs: dict[str, set] = {}
+    custom, loaded_custom, refused_fp16 = set(), set(), set()
+    for e in results:
+        op = e["op"]
+        if op.startswith(CUSTOM):
+            if e["status"] != "load-failed":
+                loaded_custom.add(op[len(CUSTOM):])
+            if e["status"] == "accepted":
+                custom.add(op[len(CUSTOM):])
+            continue
+        if e["status"] != "accepted":
+            if e["variant"] == "float16" and e["status"] != "load-failed":
+                refused_fp16.add(op)
+            continue
+        if "." not in e["variant"]:  # the version table comes from the base model's versions
+            ops[op] = max(ops.get(op, 0), e["version"])
+        ins.setdefault(op, set()).update(e["inputs"])
+        outs.setdefault(op, set()).update(e["outputs"])
+    for op in set(ops) - refused_fp16:  # float16 where LiteRT had no float16 kernel to ask with
+        ins[op].add("float16")
+        outs[op].add("float16")
+    all_custom = {e["op"][len(CUSTOM):] for e in results if e["op"].startswith(CUSTOM)}
+    return Measured(
+        ops=MappingProxyType(dict(sorted(ops.items()))),
+        input_types=MappingProxyType({k: frozenset(v) for k, v in ins.items()}),
+        output_types=MappingProxyType({k: frozenset(v) for k, v in outs.items()}),
+        custom_ops=frozenset(custom),
+        unverified_custom_ops=frozenset(all_custom - loaded_custom),
+    )
+
+
+@cache
+def mldrift() -> Measured:
+    return derive(probe_results())

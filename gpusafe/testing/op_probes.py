@@ -1,0 +1,697 @@
+"""One-op probe models for every builtin op of the TFLite schema, with variants.
+
+A probe is a small model around one op: the op's usual signature at rank 4 in float32 (the
+``base`` variant), then the same op with each runtime dtype (float16, int32, int64, bool, and
+affine-quantized int8 / uint8 / int16), each rank from 1 to 5, each op version until LiteRT's own
+op resolver has no such version, and op-specific variants (constant or runtime operands,
+broadcasting, per-channel quantized weights, index types). ``scripts/probe_ops.py`` compiles
+every probe GPU-only on the real delegate and stores the verdicts in
+``gpusafe/lint/data/mldrift-probes.json``, from which the ``mldrift`` profile is derived
+(:mod:`gpusafe.lint.measured`).
+
+A probe that LiteRT cannot load (no CPU kernel for that signature, no registration for a custom
+op) cannot ask the delegate anything; its load error is stored as the reason it was not measured.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from ai_edge_litert import schema_py_generated as schema
+
+from gpusafe.testing.tflite_builder import GraphBuilder, options
+
+DTYPES = ("float32", "float16", "int32", "int64", "bool", "int8", "uint8", "int16")
+QUANT = {"int8": (0.05, 0), "uint8": (0.05, 128), "int16": (0.001, 0)}
+RANKS = (1, 2, 3, 4, 5)
+_FULL_SHAPE = (2, 1, 6, 8, 4)
+# mediapipe's custom ops and those ML Drift's sources name (the delegate may implement them).
+CUSTOM_CODES = ("Convolution2DTransposeBias", "MaxPoolingWithArgmax2D", "MaxUnpooling2D",
+                "Landmarks2TransformMatrix", "TransformTensorBilinear", "TransformLandmarks", "Resampler",
+                "GroupNorm", "LayerNorm", "RmsNorm", "PixelShuffle")
+MAX_VERSION = 20
+I32 = np.int32
+
+Make = Callable[[str, int], GraphBuilder]
+
+
+def shape(rank: int) -> list[int]:
+    """The probe shape of a rank: [4], [8, 4], [6, 8, 4], [1, 6, 8, 4], [2, 1, 6, 8, 4]."""
+    return list(_FULL_SHAPE[len(_FULL_SHAPE) - rank:])
+
+
+def data(g: GraphBuilder, shp, dtype: str) -> int:
+    return g.input(shp, dtype, quant=QUANT.get(dtype))
+
+
+def const(g: GraphBuilder, value, dtype: str) -> int:
+    return g.const(np.asarray(value).astype(dtype), quant=QUANT.get(dtype))
+
+
+def out(g: GraphBuilder, op: str, inputs, shp, dtype: str, **kw):
+    """An op whose outputs are ``dtype`` (quantized as the inputs are when it is an integer type)."""
+    return g.op(op, inputs, shp, dtype, quant=QUANT.get(dtype if isinstance(dtype, str) else dtype[0]), **kw)
+
+
+def graph(build: Callable[[GraphBuilder], None]) -> GraphBuilder:
+    g = GraphBuilder()
+    build(g)
+    return g
+
+
+@dataclass(frozen=True)
+class Family:
+    """How to build one op's probes: ``make(dtype, rank)`` for the dtype and rank variants,
+    ``extras`` for the op's own variants; ``dtypes`` / ``ranks`` to try (the base is float32, 4-D
+    or the op's only rank)."""
+
+    make: Make
+    dtypes: tuple[str, ...] = DTYPES
+    ranks: tuple[int, ...] = RANKS
+    base_rank: int = 4
+    extras: tuple[tuple[str, Callable[[], GraphBuilder]], ...] = ()
+    base_dtype: str = "float32"
+    min_version: int = 1  # the lowest version LiteRT's resolver registers
+    versioned_extras: tuple[str, ...] = ()  # extras probed at every version too (the base always is)
+
+
+@dataclass(frozen=True)
+class Probe:
+    name: str  # "OP.variant"
+    op: str  # builtin op name, or "CUSTOM:code"
+    variant: str  # "base", a dtype, "rank-N", "v-N", or the op's own
+    build: Callable[[], GraphBuilder]
+    dtype: str = "float32"
+    rank: int | None = None
+    version: int = 1
+
+
+# --- families -------------------------------------------------------------------------------------
+def unary(op: str, out_dtype: str | None = None, opts=None) -> Make:
+    def make(dtype, rank):
+        return graph(lambda g: g.output(out(g, op, [data(g, shape(rank), dtype)], shape(rank), out_dtype or dtype,
+                                            opts=opts)))
+    return make
+
+
+def binary(op: str, out_dtype: str | None = None, opts=None, second=None) -> Make:
+    """op(x, y) with y runtime of x's shape, or ``second(g, dtype, rank)`` for another operand."""
+    def make(dtype, rank):
+        def build(g):
+            x = data(g, shape(rank), dtype)
+            y = second(g, dtype, rank) if second else data(g, shape(rank), dtype)
+            g.output(out(g, op, [x, y], shape(rank), out_dtype or dtype, opts=opts))
+        return graph(build)
+    return make
+
+
+def binary_extras(op: str, out_dtype: str | None = None) -> tuple:
+    """Operand kinds and broadcasting of an elementwise binary op (float32, 4-D)."""
+    s = shape(4)
+
+    def variant(first, second_):
+        def build(g):
+            a, b = first(g), second_(g)
+            g.output(out(g, op, [a, b], s, out_dtype or "float32"))
+        return lambda: graph(build)
+
+    rt = lambda g: data(g, s, "float32")  # noqa: E731
+    return (
+        ("const-second", variant(rt, lambda g: const(g, np.ones(s), "float32"))),
+        ("const-first", variant(lambda g: const(g, np.ones(s), "float32"), rt)),
+        ("scalar-second", variant(rt, lambda g: const(g, 2.0, "float32"))),
+        ("channel-const", variant(rt, lambda g: const(g, np.ones(s[-1]), "float32"))),
+        ("broadcast-runtime", variant(rt, lambda g: data(g, [1, 1, 1, s[-1]], "float32"))),
+        ("broadcast-both", variant(lambda g: data(g, [1, s[1], 1, s[3]], "float32"),
+                                   lambda g: data(g, [1, 1, s[2], s[3]], "float32"))),
+        ("runtime-scalar", variant(rt, lambda g: data(g, [], "float32"))),
+        ("same-input", lambda: graph(lambda g: (lambda x: g.output(out(g, op, [x, x], s, out_dtype or "float32")))(
+            data(g, s, "float32")))),
+    )
+
+
+def with_params(op: str, params: Callable[[int], list], out_shape: Callable[[int], list], out_dtype=None,
+                opts=None, param_dtype="int32") -> Make:
+    """op(x, constant params...): shapes, axes, perms, paddings as int32 constants."""
+    def make(dtype, rank):
+        def build(g):
+            x = data(g, shape(rank), dtype)
+            ps = [const(g, p, param_dtype) if not isinstance(p, tuple) else const(g, p[0], dtype)
+                  for p in params(rank)]
+            g.output(out(g, op, [x, *ps], out_shape(rank), out_dtype or dtype, opts=opts))
+        return graph(build)
+    return make
+
+
+def last_halved(rank):
+    s = shape(rank)
+    return s[:-1] + [s[-1] // 2]
+
+
+def last_doubled(rank):
+    s = shape(rank)
+    return s[:-1] + [s[-1] * 2]
+
+
+def reducer(op: str) -> Make:
+    return with_params(op, lambda r: [np.array([r - 1])], lambda r: shape(r)[:-1] + [1],
+                       opts=options("ReducerOptions", keepDims=True))
+
+
+def select(op: str) -> Make:
+    def make(dtype, rank):
+        def build(g):
+            cond = data(g, shape(rank), "bool")
+            g.output(out(g, op, [cond, data(g, shape(rank), dtype), data(g, shape(rank), dtype)], shape(rank), dtype))
+        return graph(build)
+    return make
+
+
+def add_n(dtype, rank, n=3):
+    return graph(lambda g: g.output(out(g, "ADD_N", [data(g, shape(rank), dtype) for _ in range(n)], shape(rank),
+                                        dtype)))
+
+
+def concatenation(dtype, rank):
+    return graph(lambda g: g.output(out(g, "CONCATENATION", [data(g, shape(rank), dtype), data(g, shape(rank), dtype)],
+                                        last_doubled(rank), dtype,
+                                        opts=options("ConcatenationOptions", axis=rank - 1))))
+
+
+def pack(dtype, rank):
+    s = shape(rank - 1) if rank > 1 else []
+    return graph(lambda g: g.output(out(g, "PACK", [data(g, s, dtype), data(g, s, dtype)], [2, *s], dtype,
+                                        opts=options("PackOptions", valuesCount=2, axis=0))))
+
+
+def unpack(dtype, rank):
+    s = [2, *shape(rank - 1)] if rank > 1 else [2]
+    return graph(lambda g: g.output(*out(g, "UNPACK", [data(g, s, dtype)], [s[1:], s[1:]], [dtype, dtype],
+                                         opts=options("UnpackOptions", num=2, axis=0))))
+
+
+def split(dtype, rank):
+    def build(g):
+        axis = const(g, rank - 1, "int32")
+        g.output(*out(g, "SPLIT", [axis, data(g, shape(rank), dtype)], [last_halved(rank)] * 2, [dtype] * 2,
+                      opts=options("SplitOptions", numSplits=2)))
+    return graph(build)
+
+
+def split_v(dtype, rank):
+    s = shape(rank)
+
+    def build(g):
+        x = data(g, s, dtype)
+        sizes, axis = const(g, [1, s[-1] - 1], "int32"), const(g, rank - 1, "int32")
+        g.output(*out(g, "SPLIT_V", [x, sizes, axis], [s[:-1] + [1], s[:-1] + [s[-1] - 1]], [dtype] * 2,
+                      opts=options("SplitVOptions", numSplits=2)))
+    return graph(build)
+
+
+def squeeze(dtype, rank):
+    s = shape(rank - 1) if rank > 1 else []
+    return graph(lambda g: g.output(out(g, "SQUEEZE", [data(g, [1, *s], dtype)], s, dtype,
+                                        opts=options("SqueezeOptions", squeezeDims=[0]))))
+
+
+def gather(dtype, rank, index_dtype="int32", const_indices=False, axis=0):
+    s = shape(rank)
+
+    def build(g):
+        x = data(g, s, dtype)
+        idx = const(g, [0, 1, 0], index_dtype) if const_indices else data(g, [3], index_dtype)
+        g.output(out(g, "GATHER", [x, idx], s[:axis] + [3] + s[axis + 1:], dtype,
+                     opts=options("GatherOptions", axis=axis)))
+    return graph(build)
+
+
+def gather_nd(dtype, rank):
+    s = shape(rank)
+    return graph(lambda g: g.output(out(g, "GATHER_ND", [data(g, s, dtype), data(g, [3, 1], "int32")], [3, *s[1:]],
+                                        dtype)))
+
+
+def scatter_nd(dtype, rank):
+    s = shape(rank)
+
+    def build(g):
+        idx, upd = data(g, [2, 1], "int32"), data(g, [2, *s[1:]], dtype)
+        g.output(out(g, "SCATTER_ND", [idx, upd, const(g, s, "int32")], s, dtype))
+    return graph(build)
+
+
+def embedding_lookup(dtype, rank, runtime_table=False):
+    s = shape(max(rank, 2))
+
+    def build(g):
+        table = data(g, s, dtype) if runtime_table else const(g, np.ones(s), dtype)
+        g.output(out(g, "EMBEDDING_LOOKUP", [data(g, [3], "int32"), table], [3, *s[1:]], dtype))
+    return graph(build)
+
+
+def dynamic_update_slice(dtype, rank, const_start=False):
+    def build(g):
+        x, update = data(g, shape(rank), dtype), data(g, last_halved(rank), dtype)
+        start = const(g, np.zeros(rank), "int32") if const_start else data(g, [rank], "int32")
+        g.output(out(g, "DYNAMIC_UPDATE_SLICE", [x, update, start], shape(rank), dtype))
+    return graph(build)
+
+
+def topk(dtype, rank, k=2, index_dtype="int32"):
+    s = shape(rank)
+
+    def build(g):
+        x = data(g, s, dtype)
+        g.output(*out(g, "TOPK_V2", [x, const(g, k, "int32")], [s[:-1] + [k]] * 2, [dtype, index_dtype]))
+    return graph(build)
+
+
+def arg(op: str, index_dtype="int32") -> Make:
+    name = "ArgMaxOptions" if op == "ARG_MAX" else "ArgMinOptions"
+    code = getattr(schema.TensorType, index_dtype.upper())
+    return with_params(op, lambda r: [np.array([r - 1])], lambda r: shape(r)[:-1], out_dtype=index_dtype,
+                       opts=options(name, outputType=code))
+
+
+def one_hot(dtype, rank):
+    s = shape(rank - 1) if rank > 1 else []
+
+    def build(g):
+        idx = data(g, s, "int32")
+        ins = [idx, const(g, 4, "int32"), const(g, 1, dtype), const(g, 0, dtype)]
+        g.output(out(g, "ONE_HOT", ins, [*s, 4], dtype, opts=options("OneHotOptions", axis=-1)))
+    return graph(build)
+
+
+def fill(dtype, rank):
+    s = shape(rank)
+    return graph(lambda g: g.output(out(g, "FILL", [const(g, s, "int32"), data(g, [], dtype)], s, dtype)))
+
+
+def range_op(dtype, rank):
+    def build(g):
+        g.output(out(g, "RANGE", [const(g, 0, dtype), data(g, [], dtype), const(g, 1, dtype)], [8], dtype))
+    return graph(build)
+
+
+def pad(op: str, mode=None) -> Make:
+    def make(dtype, rank):
+        def build(g):
+            x = data(g, shape(rank), dtype)
+            pads = const(g, [[0, 0]] * (rank - 1) + [[1, 1]], "int32")
+            ins = [x, pads] + ([const(g, 0, dtype)] if op == "PADV2" else [])
+            opts = options("MirrorPadOptions", mode=mode) if op == "MIRROR_PAD" else None
+            s = shape(rank)
+            g.output(out(g, op, ins, s[:-1] + [s[-1] + 2], dtype, opts=opts))
+        return graph(build)
+    return make
+
+
+def space_depth(op: str) -> Make:
+    def make(dtype, rank):
+        s = shape(rank)
+        if op == "SPACE_TO_DEPTH":
+            o = s[:-3] + [s[-3] // 2, s[-2] // 2, s[-1] * 4]
+            opts = options("SpaceToDepthOptions", blockSize=2)
+        else:
+            o = s[:-3] + [s[-3] * 2, s[-2] * 2, s[-1] // 4]
+            opts = options("DepthToSpaceOptions", blockSize=2)
+        return graph(lambda g: g.output(out(g, op, [data(g, s, dtype)], o, dtype, opts=opts)))
+    return make
+
+
+def batch_space(op: str) -> Make:
+    def make(dtype, rank):
+        small, big = [4, 3, 4, 4], [1, 6, 8, 4]
+        src, dst = (small, big) if op == "BATCH_TO_SPACE_ND" else (big, small)
+
+        def build(g):
+            x = data(g, src, dtype)
+            g.output(out(g, op, [x, const(g, [2, 2], "int32"), const(g, [[0, 0], [0, 0]], "int32")], dst, dtype))
+        return graph(build)
+    return make
+
+
+def reverse_sequence(dtype, rank):
+    s = shape(rank)
+
+    def build(g):
+        x, lengths = data(g, s, dtype), const(g, np.full(s[0], 1), "int32")
+        g.output(out(g, "REVERSE_SEQUENCE", [x, lengths], s, dtype,
+                     opts=options("ReverseSequenceOptions", seqDim=rank - 1, batchDim=0)))
+    return graph(build)
+
+
+def cast(to: str) -> Make:
+    return lambda dtype, rank: graph(lambda g: g.output(out(g, "CAST", [data(g, shape(rank), dtype)], shape(rank), to)))
+
+
+def quantize(dtype, rank):
+    src = "float32" if dtype in QUANT else dtype
+    dst = dtype if dtype in QUANT else "int8"
+    return graph(lambda g: g.output(out(g, "QUANTIZE", [data(g, shape(rank), src)], shape(rank), dst)))
+
+
+def dequantize(dtype, rank):
+    return graph(lambda g: g.output(g.op("DEQUANTIZE", [data(g, shape(rank), dtype)], shape(rank))))
+
+
+def dequantize_const(dtype):
+    def build(g):
+        w = g.op("DEQUANTIZE", [const(g, np.ones(shape(4)), dtype)], shape(4))
+        g.output(g.op("ADD", [data(g, shape(4), "float32"), w], shape(4)))
+    return lambda: graph(build)
+
+
+def densify():
+    def build(g):
+        pruned = np.eye(4, dtype=np.float32) + np.triu(np.ones([4, 4], np.float32), 2)
+        dense = g.op("DENSIFY", [g.const(pruned, sparse=True)], [4, 4])
+        g.output(g.op("ADD", [dense, data(g, [4, 4], "float32")], [4, 4]))
+    return graph(build)
+
+
+# --- convolution, matmul, pooling, resize -----------------------------------------------------------
+WEIGHTS = {"float32": ("float32", "float32"), "float16": ("float16", "float16"), "int8": ("int8", "int32"),
+           "uint8": ("uint8", "int32"), "int16": ("int8", "int64")}  # activation dtype -> (weight, bias)
+
+
+def weight(g, value, dtype, per_channel=False, axis=0):
+    arr = np.asarray(value).astype(dtype)
+    if per_channel and dtype in QUANT:
+        n = arr.shape[axis]
+        return g.const(arr, quant=(np.full(n, 0.01), np.zeros(n, int), axis))
+    return g.const(arr, quant=(0.01, 0) if dtype in QUANT else None)
+
+
+def bias(g, n, dtype):
+    return g.const(np.zeros(n, dtype), quant=(0.0005, 0) if dtype in ("int32", "int64") else None)
+
+
+def conv(op: str, weight_dtype: str | None = None, per_channel=False) -> Make:
+    """CONV_2D / DEPTHWISE_CONV_2D / TRANSPOSE_CONV / CONV_3D / CONV_3D_TRANSPOSE on [1, 6, 8, 4]
+    (5-D for 3-D convolutions); ``weight_dtype``: int8 weights under a float activation (dynamic
+    range quantization)."""
+    def make(dtype, rank):
+        w_dtype, b_dtype = WEIGHTS.get(dtype, (dtype, dtype))
+        if weight_dtype:
+            w_dtype = weight_dtype
+        s = shape(5 if op.startswith("CONV_3D") else 4)
+
+        def build(g):
+            x = data(g, s, dtype)
+            if op == "CONV_2D":
+                ins = [x, weight(g, np.ones([8, 3, 3, 4]), w_dtype, per_channel), bias(g, 8, b_dtype)]
+                o, opts = s[:-1] + [8], options("Conv2DOptions", padding=0, strideW=1, strideH=1,
+                                                dilationWFactor=1, dilationHFactor=1)
+            elif op == "DEPTHWISE_CONV_2D":
+                ins = [x, weight(g, np.ones([1, 3, 3, 4]), w_dtype, per_channel, axis=3), bias(g, 4, b_dtype)]
+                o, opts = s, options("DepthwiseConv2DOptions", padding=0, strideW=1, strideH=1, depthMultiplier=1,
+                                     dilationWFactor=1, dilationHFactor=1)
+            elif op == "TRANSPOSE_CONV":
+                o = [1, 12, 16, 4]
+                ins = [const(g, o, "int32"), weight(g, np.ones([4, 3, 3, 4]), w_dtype, per_channel), x,
+                       bias(g, 4, b_dtype)]
+                opts = options("TransposeConvOptions", padding=0, strideW=2, strideH=2)
+            elif op == "CONV_3D":
+                ins = [x, weight(g, np.ones([1, 3, 3, 4, 8]), w_dtype), bias(g, 8, b_dtype)]
+                o, opts = s[:-1] + [8], options("Conv3DOptions", padding=0, strideD=1, strideW=1, strideH=1,
+                                                dilationDFactor=1, dilationWFactor=1, dilationHFactor=1)
+            else:  # CONV_3D_TRANSPOSE
+                o = [2, 1, 6, 8, 8]
+                ins = [const(g, o, "int32"), weight(g, np.ones([1, 3, 3, 8, 4]), w_dtype), x, bias(g, 8, b_dtype)]
+                opts = options("Conv3DOptions", padding=0, strideD=1, strideW=1, strideH=1,
+                               dilationDFactor=1, dilationWFactor=1, dilationHFactor=1)
+            g.output(out(g, op, ins, o, dtype, opts=opts))
+        return graph(build)
+    return make
+
+
+def fully_connected(weight_dtype: str | None = None, per_channel=False, keep_dims=False) -> Make:
+    def make(dtype, rank):
+        w_dtype, b_dtype = WEIGHTS.get(dtype, (dtype, dtype))
+        s = shape(rank)
+
+        def build(g):
+            x = data(g, s, dtype)
+            w = weight(g, np.ones([8, s[-1]]), weight_dtype or w_dtype, per_channel)
+            o = s[:-1] + [8] if keep_dims else [int(np.prod(s[:-1])), 8]
+            g.output(out(g, "FULLY_CONNECTED", [x, w, bias(g, 8, b_dtype)], o, dtype,
+                         opts=options("FullyConnectedOptions", keepNumDims=keep_dims)))
+        return graph(build)
+    return make
+
+
+def batch_matmul(const_rhs=False, rhs_rank=None) -> Make:
+    def make(dtype, rank):
+        s = shape(max(rank, 2))
+        rhs_shape = (s[:-2] if rhs_rank is None else []) + [s[-1], 5]
+
+        def build(g):
+            x = data(g, s, dtype)
+            y = const(g, np.ones(rhs_shape), dtype) if const_rhs else data(g, rhs_shape, dtype)
+            g.output(out(g, "BATCH_MATMUL", [x, y], s[:-1] + [5], dtype))
+        return graph(build)
+    return make
+
+
+def pool(op: str) -> Make:
+    def make(dtype, rank):
+        s = shape(rank)
+        opts = options("Pool2DOptions", padding=1, strideW=2, strideH=2, filterWidth=2, filterHeight=2)
+        o = s[:-3] + [s[-3] // 2, s[-2] // 2, s[-1]]
+        return graph(lambda g: g.output(out(g, op, [data(g, s, dtype)], o, dtype, opts=opts)))
+    return make
+
+
+def resize(op: str, **flags) -> Make:
+    name = "ResizeBilinearOptions" if op == "RESIZE_BILINEAR" else "ResizeNearestNeighborOptions"
+    return with_params(op, lambda r: [np.array([12, 16])], lambda r: shape(r)[:-3] + [12, 16, shape(r)[-1]],
+                       opts=options(name, **flags))
+
+
+def _params(*ints: int) -> bytes:
+    """A C struct of int32 fields (mediapipe's custom ops read TfLitePoolParams /
+    TfLiteTransposeConvParams as raw initial data), zero-padded."""
+    return struct.pack("<16i", *ints, *[0] * (16 - len(ints)))
+
+
+POOL_PARAMS = _params(1, 2, 2, 2, 2)  # SAME padding, stride 2x2, filter 2x2, no activation
+SMALL, IMAGE = [1, 3, 4, 4], [1, 6, 8, 4]
+
+
+def _custom_graph(g: GraphBuilder, code: str) -> None:
+    if code == "Convolution2DTransposeBias":
+        ins = [data(g, SMALL, "float32"), g.const(np.ones([4, 3, 3, 4], np.float32)), g.const(np.zeros(4, np.float32))]
+        g.output(g.op("CUSTOM", ins, IMAGE, custom_code=code, custom_options=_params(1, 2, 2)))
+    elif code == "MaxPoolingWithArgmax2D":
+        g.output(*g.op("CUSTOM", [data(g, IMAGE, "float32")], [SMALL, SMALL], custom_code=code,
+                       custom_options=POOL_PARAMS))
+    elif code == "MaxUnpooling2D":
+        g.output(g.op("CUSTOM", [data(g, SMALL, "float32"), data(g, SMALL, "float32")], IMAGE, custom_code=code,
+                      custom_options=POOL_PARAMS))
+    else:  # an image and a second tensor (a warp field, a matrix): LiteRT cannot load these anyway
+        g.output(g.op("CUSTOM", [data(g, IMAGE, "float32"), data(g, IMAGE, "float32")], IMAGE, custom_code=code))
+
+
+def custom(code: str) -> Callable[[], GraphBuilder]:
+    return lambda: graph(lambda g: _custom_graph(g, code))
+
+
+def generic(op: str) -> Make:
+    """For ops with no dedicated builder: op(x) -> x's shape. LiteRT refuses to load most of
+    these (their kernels want other operands); the refusal is recorded as why they were not
+    measured."""
+    return unary(op)
+
+
+# --- the table -----------------------------------------------------------------------------------
+FLOATS_ONLY = ("float32", "float16")
+UNARY = ("ABS", "CEIL", "COS", "EXP", "FLOOR", "LOG", "LOGISTIC", "NEG", "RELU", "RELU6", "RELU_N1_TO_1",
+         "RELU_0_TO_1", "RSQRT", "SIN", "SQRT", "SQUARE", "TANH", "ELU", "HARD_SWISH", "ROUND", "SIGN",
+         "LOG_SOFTMAX", "L2_NORMALIZATION", "ZEROS_LIKE", "LOGICAL_NOT", "STABLEHLO_LOGISTIC", "STABLEHLO_ABS",
+         "STABLEHLO_COSINE", "STABLEHLO_EXPONENTIAL", "STABLEHLO_FLOOR", "STABLEHLO_LOG", "STABLEHLO_NEGATE",
+         "STABLEHLO_RSQRT", "STABLEHLO_TANH", "STABLEHLO_CBRT")
+BINARY = ("ADD", "SUB", "MUL", "DIV", "MAXIMUM", "MINIMUM", "POW", "SQUARED_DIFFERENCE", "FLOOR_DIV",
+          "FLOOR_MOD", "ATAN2", "LOGICAL_AND", "LOGICAL_OR", "BITWISE_XOR", "RIGHT_SHIFT", "STABLEHLO_ADD",
+          "STABLEHLO_DIVIDE", "STABLEHLO_MULTIPLY", "STABLEHLO_MAXIMUM", "STABLEHLO_MINIMUM", "STABLEHLO_SUBTRACT",
+          "STABLEHLO_POWER", "STABLEHLO_REMAINDER", "STABLEHLO_AND", "STABLEHLO_OR", "STABLEHLO_SHIFT_LEFT")
+COMPARISONS = ("EQUAL", "NOT_EQUAL", "LESS", "LESS_EQUAL", "GREATER", "GREATER_EQUAL")
+REDUCERS = ("SUM", "MEAN", "REDUCE_MAX", "REDUCE_MIN", "REDUCE_PROD", "REDUCE_ANY", "REDUCE_ALL")
+
+
+def _table() -> dict[str, Family]:
+    t: dict[str, Family] = {op: Family(unary(op)) for op in UNARY}
+    t |= {op: Family(binary(op), extras=binary_extras(op)) for op in BINARY}
+    t |= {op: Family(binary(op, "bool"), extras=binary_extras(op, "bool")) for op in COMPARISONS}
+    t |= {op: Family(reducer(op)) for op in REDUCERS}
+    t["SOFTMAX"] = Family(unary("SOFTMAX", opts=options("SoftmaxOptions", beta=1.0)),
+                          extras=(("beta-2", lambda: unary("SOFTMAX", opts=options("SoftmaxOptions", beta=2.0))(
+                              "float32", 4)),))
+    t["GELU"] = Family(unary("GELU"), extras=(("tanh-approximation", lambda: unary(
+        "GELU", opts=options("GeluOptions", approximate=True))("float32", 4)),))
+    t["LEAKY_RELU"] = Family(unary("LEAKY_RELU", opts=options("LeakyReluOptions", alpha=0.1)))
+    t["LOCAL_RESPONSE_NORMALIZATION"] = Family(unary("LOCAL_RESPONSE_NORMALIZATION", opts=options(
+        "LocalResponseNormalizationOptions", radius=1, bias=1.0, alpha=1.0, beta=0.5)))
+    t["FAKE_QUANT"] = Family(unary("FAKE_QUANT", opts=options("FakeQuantOptions", min=-1.0, max=1.0, numBits=8)))
+    t["PRELU"] = Family(binary("PRELU", second=lambda g, dt, r: const(g, np.full(shape(r)[-1], 0.1), dt)),
+                        extras=(("runtime-alpha", lambda: binary("PRELU")("float32", 4)),))
+    t["ADD_N"] = Family(add_n, extras=(("two-inputs", lambda: add_n("float32", 4, 2)),))
+    t["SELECT"] = Family(select("SELECT"))
+    t["SELECT_V2"] = Family(select("SELECT_V2"), extras=(
+        ("broadcast-cond", lambda: graph(lambda g: g.output(g.op("SELECT_V2", [
+            data(g, [1, 1, 1, 4], "bool"), data(g, shape(4), "float32"), data(g, shape(4), "float32")], shape(4))))),
+        ("scalar-else", lambda: graph(lambda g: g.output(g.op("SELECT_V2", [
+            data(g, shape(4), "bool"), data(g, shape(4), "float32"), const(g, 0.0, "float32")], shape(4))))),
+    ))
+    t["STABLEHLO_SELECT"] = Family(select("STABLEHLO_SELECT"))
+    t["STABLEHLO_CLAMP"] = Family(lambda dt, r: graph(lambda g: g.output(out(
+        g, "STABLEHLO_CLAMP", [const(g, 0, dt), data(g, shape(r), dt), const(g, 1, dt)], shape(r), dt))))
+    t["CONCATENATION"] = Family(concatenation, extras=(
+        ("same-input", lambda: graph(lambda g: (lambda x: g.output(g.op(
+            "CONCATENATION", [x, x], last_doubled(4), opts=options("ConcatenationOptions", axis=3))))(
+            data(g, shape(4), "float32")))),))
+    t["PACK"], t["UNPACK"] = Family(pack), Family(unpack)
+    t["SPLIT"], t["SPLIT_V"], t["SQUEEZE"] = Family(split), Family(split_v), Family(squeeze)
+    t["RESHAPE"] = Family(with_params("RESHAPE", lambda r: [np.array([int(np.prod(shape(r)))])],
+                                      lambda r: [int(np.prod(shape(r)))]), extras=(
+        ("runtime-shape", lambda: graph(lambda g: g.output(g.op("RESHAPE", [
+            data(g, shape(4), "float32"), data(g, [1], "int32")], [int(np.prod(shape(4)))])))),))
+    t["TRANSPOSE"] = Family(with_params("TRANSPOSE", lambda r: [np.arange(r)[::-1].copy()], lambda r: shape(r)[::-1]),
+                            extras=(("perm-int64", lambda: with_params(
+                                "TRANSPOSE", lambda r: [np.arange(r)[::-1].copy()], lambda r: shape(r)[::-1],
+                                param_dtype="int64")("float32", 4)),))
+    t["EXPAND_DIMS"] = Family(with_params("EXPAND_DIMS", lambda r: [np.array(0)], lambda r: [1, *shape(r)]))
+    t["SLICE"] = Family(with_params("SLICE", lambda r: [np.zeros(r), np.array(last_halved(r))], last_halved),
+                        extras=(("runtime-begin", lambda: graph(lambda g: g.output(g.op("SLICE", [
+                            data(g, shape(4), "float32"), data(g, [4], "int32"), const(g, last_halved(4), "int32")],
+                            last_halved(4))))),))
+    t["STRIDED_SLICE"] = Family(with_params("STRIDED_SLICE", lambda r: [np.zeros(r), np.array(shape(r)),
+                                                                        np.array([1] * (r - 1) + [2])], last_halved,
+                                            opts=options("StridedSliceOptions")))
+    t["TILE"] = Family(with_params("TILE", lambda r: [np.array([1] * (r - 1) + [2])], last_doubled))
+    t["BROADCAST_TO"] = Family(lambda dt, r: graph(lambda g: g.output(out(
+        g, "BROADCAST_TO", [data(g, [1] * (r - 1) + [shape(r)[-1]], dt), const(g, shape(r), "int32")],
+        shape(r), dt))), min_version=2)
+    t["PAD"], t["PADV2"] = Family(pad("PAD")), Family(pad("PADV2"))
+    t["MIRROR_PAD"] = Family(pad("MIRROR_PAD", 0), extras=(("symmetric", lambda: pad("MIRROR_PAD", 1)("float32", 4)),))
+    for op in ("SPACE_TO_DEPTH", "DEPTH_TO_SPACE"):
+        t[op] = Family(space_depth(op), ranks=(4,))
+    for op in ("BATCH_TO_SPACE_ND", "SPACE_TO_BATCH_ND"):
+        t[op] = Family(batch_space(op), ranks=(4,))
+    t["REVERSE_V2"] = Family(with_params("REVERSE_V2", lambda r: [np.array([r - 1])], shape))
+    t["REVERSE_SEQUENCE"] = Family(reverse_sequence, ranks=(2, 3, 4, 5))
+    t["GATHER"] = Family(gather, extras=(
+        ("int64-indices", lambda: gather("float32", 4, "int64")),
+        ("const-indices", lambda: gather("float32", 4, const_indices=True)),
+        ("axis-1", lambda: gather("float32", 4, axis=1)),
+        ("axis-2", lambda: gather("float32", 4, axis=2)),
+    ))
+    t["GATHER_ND"], t["SCATTER_ND"] = Family(gather_nd), Family(scatter_nd)
+    t["EMBEDDING_LOOKUP"] = Family(embedding_lookup, ranks=(2, 3, 4, 5), base_rank=2, extras=(
+        ("runtime-table", lambda: embedding_lookup("float32", 2, runtime_table=True)),))
+    t["TOPK_V2"] = Family(topk, extras=(("int64-indices", lambda: topk("float32", 4, index_dtype="int64")),
+                                        ("k-1", lambda: topk("float32", 4, k=1))))
+    t["ARG_MAX"] = Family(arg("ARG_MAX"), extras=(("int64-output", lambda: arg("ARG_MAX", "int64")("float32", 4)),))
+    t["ARG_MIN"] = Family(arg("ARG_MIN"))
+    t["CUMSUM"] = Family(with_params("CUMSUM", lambda r: [np.array(r - 1)], shape))
+    t["ONE_HOT"], t["FILL"], t["RANGE"] = Family(one_hot), Family(fill), Family(range_op, ranks=(1,), base_rank=1)
+    t["SHAPE"] = Family(unary("SHAPE", "int32", opts=options("ShapeOptions", outType=schema.TensorType.INT32)))
+    t["RANK"] = Family(lambda dt, r: graph(lambda g: g.output(g.op("RANK", [data(g, shape(r), dt)], [], "int32"))))
+    t["DYNAMIC_UPDATE_SLICE"] = Family(dynamic_update_slice, extras=(
+        ("const-start", lambda: dynamic_update_slice("float32", 4, const_start=True)),))
+    t["WHERE"] = Family(lambda dt, r: graph(lambda g: g.output(g.op("WHERE", [data(g, shape(r), dt)], [8, r],
+                                                                    "int64"))))
+    t["BUCKETIZE"] = Family(unary("BUCKETIZE", "int32", opts=options("BucketizeOptions", boundaries=[0.0, 1.0])))
+    t["BITCAST"] = Family(unary("BITCAST", "int32"))
+    t["CAST"] = Family(cast("float32"), extras=tuple((f"float32-to-{d}", lambda d=d: cast(d)("float32", 4))
+                                                     for d in DTYPES if d != "float32"))
+    t["QUANTIZE"] = Family(quantize)
+    t["DEQUANTIZE"] = Family(dequantize, base_dtype="int8", extras=tuple((f"const-{d}", dequantize_const(d))
+                                                      for d in ("float16", "int8", "uint8", "int16")),
+                             versioned_extras=("const-float16",))
+    t["DENSIFY"] = Family(lambda dt, r: densify(), dtypes=("float32",), ranks=(2,), base_rank=2)
+    for op in ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "CONV_3D", "CONV_3D_TRANSPOSE"):
+        rank = 5 if op.startswith("CONV_3D") else 4
+        t[op] = Family(conv(op), ranks=(rank,), base_rank=rank, extras=(
+            ("int8-weights", lambda op=op: conv(op, "int8")("float32", 4)),
+            ("int8-per-channel", lambda op=op: conv(op, per_channel=True)("int8", 4)),
+            ("int8-weights-per-channel", lambda op=op: conv(op, "int8", True)("float32", 4)),
+            ("float16-weights", lambda op=op: conv(op, "float16")("float32", 4)),
+        ))
+    t["FULLY_CONNECTED"] = Family(fully_connected(), extras=(
+        ("keep-num-dims", lambda: fully_connected(keep_dims=True)("float32", 3)),
+        ("int8-weights", lambda: fully_connected("int8")("float32", 2)),
+        ("int8-per-channel", lambda: fully_connected(per_channel=True)("int8", 2)),
+        ("int8-weights-per-channel", lambda: fully_connected("int8", True)("float32", 2)),
+    ))
+    t["BATCH_MATMUL"] = Family(batch_matmul(), extras=(
+        ("const-rhs", lambda: batch_matmul(const_rhs=True)("float32", 4)),
+        ("const-rhs-2d", lambda: batch_matmul(const_rhs=True, rhs_rank=2)("float32", 4)),
+        ("broadcast-rhs", lambda: batch_matmul(rhs_rank=2)("float32", 4)),
+    ))
+    for op in ("AVERAGE_POOL_2D", "MAX_POOL_2D", "L2_POOL_2D"):
+        t[op] = Family(pool(op), ranks=(4,))
+    t["RESIZE_BILINEAR"] = Family(resize("RESIZE_BILINEAR"), ranks=(4,), extras=(
+        ("align-corners", lambda: resize("RESIZE_BILINEAR", alignCorners=True)("float32", 4)),
+        ("half-pixel", lambda: resize("RESIZE_BILINEAR", halfPixelCenters=True)("float32", 4)),
+    ))
+    t["RESIZE_NEAREST_NEIGHBOR"] = Family(resize("RESIZE_NEAREST_NEIGHBOR"), ranks=(4,), extras=(
+        ("half-pixel", lambda: resize("RESIZE_NEAREST_NEIGHBOR", halfPixelCenters=True)("float32", 4)),))
+    return t
+
+
+FAMILIES = _table()
+BUILTINS = tuple(sorted(k for k in vars(schema.BuiltinOperator) if not k.startswith("_")))
+
+
+def family(op: str) -> Family:
+    return FAMILIES.get(op) or Family(generic(op), dtypes=("float32",), ranks=(4,))
+
+
+def _versioned(make: Make, dtype: str, rank: int, version: int) -> Callable[[], GraphBuilder]:
+    return _at_version(lambda: make(dtype, rank), version)
+
+
+def _at_version(build: Callable[[], GraphBuilder], version: int, only: str | None = None):
+    def versioned():
+        g = build()
+        if version > 1:
+            g.set_versions(version, only)
+        return g
+    return versioned
+
+
+def probes(ops=None, versions: dict[str, int] | None = None) -> Iterator[Probe]:
+    """Every probe of ``ops`` (default: every builtin op but CUSTOM, then each custom code).
+    ``versions``: op -> highest version to probe (none above the op's lowest by default; the
+    script raises it until LiteRT cannot load the version)."""
+    for op in ops or [o for o in BUILTINS if o != "CUSTOM"]:
+        fam = family(op)
+        base_rank = fam.base_rank if fam.base_rank in fam.ranks else fam.ranks[0]
+        low, base = fam.min_version, fam.base_dtype
+        yield Probe(f"{op}.base", op, "base", _versioned(fam.make, base, base_rank, low), base, base_rank, low)
+        for dtype in fam.dtypes:
+            if dtype != base:
+                yield Probe(f"{op}.{dtype}", op, dtype, _versioned(fam.make, dtype, base_rank, low), dtype, base_rank,
+                            low)
+        for rank in fam.ranks:
+            if rank != base_rank:
+                yield Probe(f"{op}.rank-{rank}", op, f"rank-{rank}", _versioned(fam.make, base, rank, low), base, rank,
+                            low)
+        for name, build in fam.extras:
+            yield Probe(f"{op}.{name}", op, name, build)
+        extras = dict(fam.extras)
+        for version in range(low + 1, (versions or {}).get(op, low) + 1):
+            yield Probe(f"{op}.v{version}", op, f"v{version}", _versioned(fam.make, base, base_rank, version), base,
+                        base_rank, version)
+            for name in fam.versioned_extras:
+                yield Probe(f"{op}.{name}.v{version}", op, f"{name}.v{version}",
+                            _at_version(extras[name], version, op), version=version)
+    if ops is None:
+        for code in CUSTOM_CODES:
+            yield Probe(f"CUSTOM:{code}.base", f"CUSTOM:{code}", "base", custom(code), rank=4)
