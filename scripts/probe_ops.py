@@ -32,22 +32,24 @@ DOC = ROOT / "docs" / "op-probes.md"
 NO_SUCH_VERSION = "Didn't find op for builtin opcode"
 
 
-def runtime_types(path: Path, probed: str) -> tuple[list[str], list[str]]:
-    """The dtypes of the probed op's runtime inputs and of its outputs."""
+def probed_op(path: Path, probed: str):
+    """The probed op of a probe model, as the linter reads it."""
     sg = read_model(path).subgraphs[0]
     code = probed.removeprefix("CUSTOM:")
     if code != probed:
-        op = next(o for o in sg.operators if o.custom_code == code)
-    else:
-        op = next(o for o in sg.operators if o.builtin_code == getattr(schema.BuiltinOperator, probed))
-    return ([t.dtype for t in sg.op_inputs(op) if not t.is_constant], [t.dtype for t in sg.op_outputs(op)])
+        return next(o for o in sg.operators if o.custom_code == code)
+    return next(o for o in sg.operators if o.builtin_code == getattr(schema.BuiltinOperator, probed))
 
 
 def record(probe: op_probes.Probe, path: Path, verdict: oracle.OracleVerdict) -> dict:
-    inputs, outputs = runtime_types(path, probe.op)
+    op = probed_op(path, probe.op)
+    sg = read_model(path).subgraphs[0]
     entry = {"name": probe.name, "op": probe.op, "variant": probe.variant, "dtype": probe.dtype,
              "rank": probe.rank, "version": probe.version, "status": verdict.status,
-             "inputs": inputs, "outputs": outputs}
+             "inputs": [t.dtype for t in sg.op_inputs(op) if not t.is_constant],
+             "outputs": [t.dtype for t in sg.op_outputs(op)]}
+    if "name" in op.options:  # a composite
+        entry["composite"] = op.options["name"]
     if verdict.rejected:
         entry["rejected"] = [list(r) for r in verdict.rejected]
     if verdict.status in ("load-failed", "crashed"):
@@ -131,14 +133,17 @@ def page(entries: list[dict], header: dict) -> str:
             lines.append(f"| {op} | {len(es)} | {reason} |")
     crashed = [e for e in entries if e["status"] == "crashed"]
     lines += ["", "## Probes that crash the delegate", "",
-              "The linter flags each (a crash takes the app down with it):", ""]
+              "The linter flags each as an error (a crash takes the app down with it), except the `odml.*` "
+              "StableHLO composites, which it calls unverified: their probes guessed operand layouts "
+              "(ML Drift names the operand count it expects when the count is wrong, not the layout).", ""]
     lines += [f"- `{e['name']}`: {e.get('detail', '')}" for e in crashed]
     lines += ["", "## Ops the oracle could not run", "",
-              "LiteRT loads a model with its CPU kernels before the GPU delegate sees it, so an op with no CPU kernel "
-              "here (most StableHLO ops, which only exist in the schema), or one whose operands these probes do not "
-              "build (resources and hash tables, subgraphs for IF / WHILE / CALL_ONCE, strings, complex tensors, "
-              "recurrent cells), never reaches the delegate. The linter treats them as unsupported; custom ops in "
-              "this list that ML Drift's sources implement get the `unverified-custom-op` warning instead.", "",
+              "LiteRT loads a model with its CPU kernels before the GPU delegate sees it, so an op it cannot load "
+              "never reaches the delegate: ops with no CPU kernel in this LiteRT (most StableHLO ops, CALL, "
+              "DELEGATE, CONCAT_EMBEDDINGS), recurrent cells (CompiledModel refuses the variable tensors that hold "
+              "their state: \"Variable tensors not yet supported\"), and custom ops without their host kernels. "
+              "The linter treats the builtin ones as unsupported; the custom ops ML Drift's sources implement get "
+              "the `unverified-op` warning.", "",
               "| op | why it was not measured (LiteRT's load error) |", "|---|---|"]
     for op, es in by_op.items():
         if op not in asked:

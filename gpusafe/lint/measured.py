@@ -25,7 +25,7 @@ class Measured:
     input_types: MappingProxyType  # op -> runtime input dtypes seen in accepted probes
     output_types: MappingProxyType  # op -> output dtypes seen in accepted probes
     custom_ops: frozenset[str]  # custom codes the delegate compiled
-    unverified_custom_ops: frozenset[str]  # custom codes LiteRT could not load: never asked
+    composites: frozenset[str]  # STABLEHLO_COMPOSITE names the delegate compiled
 
 
 @cache
@@ -38,15 +38,15 @@ def derive(results) -> Measured:
     ops: dict[str, int] = {}
     ins: dict[str, set] = {}
     outs: dict[str, set] = {}
-    custom, loaded_custom, refused_fp16 = set(), set(), set()
+    custom, composites, refused_fp16 = set(), set(), set()
     for e in results:
         op = e["op"]
         if op.startswith(CUSTOM):
-            if e["status"] != "load-failed":
-                loaded_custom.add(op[len(CUSTOM):])
             if e["status"] == "accepted":
                 custom.add(op[len(CUSTOM):])
             continue
+        if op == "STABLEHLO_COMPOSITE" and e["status"] == "accepted":
+            composites.add(e["composite"])
         if e["status"] != "accepted":
             if e["variant"] == "float16" and e["status"] != "load-failed":
                 refused_fp16.add(op)
@@ -58,13 +58,12 @@ def derive(results) -> Measured:
     for op in set(ops) - refused_fp16:  # float16 where LiteRT had no float16 kernel to ask with
         ins[op].add("float16")
         outs[op].add("float16")
-    all_custom = {e["op"][len(CUSTOM):] for e in results if e["op"].startswith(CUSTOM)}
     return Measured(
         ops=MappingProxyType(dict(sorted(ops.items()))),
         input_types=MappingProxyType({k: frozenset(v) for k, v in ins.items()}),
         output_types=MappingProxyType({k: frozenset(v) for k, v in outs.items()}),
         custom_ops=frozenset(custom),
-        unverified_custom_ops=frozenset(all_custom - loaded_custom),
+        composites=frozenset(composites),
     )
 
 

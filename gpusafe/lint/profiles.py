@@ -5,8 +5,8 @@ op takes and gives, and its custom ops are derived (:mod:`gpusafe.lint.measured`
 compiles of probe models of every builtin op on the real ML Drift delegate
 (``scripts/probe_ops.py``); ``tests/lint/test_op_probes.py`` re-measures them on every CI run. Its
 constraint rules were measured the same way (``tests/lint/test_oracle_agreement.py``). Custom
-ops LiteRT cannot load without their host kernels are listed from ML Drift's sources and
-flagged "unverified". ``classic`` (the TFLite GPU delegate v2) comes from the delegate's sources
+ops LiteRT cannot load without their host kernels, and StableHLO composites, are listed from
+ML Drift's sources and flagged "unverified". ``classic`` (the TFLite GPU delegate v2) comes from the delegate's sources
 (``gpu_compatibility.cc``, ``model_builder.cc``) and cannot be run here.
 ``strict`` is ``mldrift`` plus the conservative ban list of the published D-FINE-S GPU port
 (older runtimes, device bugs), with the 3-D fan-out hazard raised to an error.
@@ -50,6 +50,7 @@ CLASSIC_BOOL = frozenset({"CAST", "EQUAL", "GREATER", "GREATER_EQUAL", "LESS", "
 CUSTOM_CLASSIC = frozenset({"Convolution2DTransposeBias", "MaxPoolingWithArgmax2D", "MaxUnpooling2D",
                             "Resampler"})
 # Custom ops ML Drift's sources name that LiteRT cannot load here (no host kernel): never measured.
+# (Its composites below compiled nowhere either: the probes' guessed operands crash the delegate.)
 CUSTOM_MLDRIFT_SOURCES = frozenset({"GroupNorm", "LayerNorm", "RmsNorm", "PixelShuffle", "Landmarks2TransformMatrix",
                                     "TransformTensorBilinear", "TransformLandmarks"})
 COMPOSITES_MLDRIFT = frozenset({"odml.group_norm", "odml.rms_norm", "odml.scaled_dot_product_attention",
@@ -84,7 +85,8 @@ class Profile:
     output_types: MappingProxyType  # op -> output dtypes it gives
     custom_ops: frozenset[str]
     composites: frozenset[str]
-    unverified_custom_ops: frozenset[str] = frozenset()  # accepted on the sources' word, never measured
+    # custom codes and composite names allowed on the sources' word: the real delegate never compiled them
+    unverified: frozenset[str] = frozenset()
     banned: frozenset[str] = frozenset()  # supported by the delegate, refused by this profile
     max_rank: int = 4
     min_slice_rank: int = 1  # classic: SLICE / STRIDED_SLICE only on 3-D and 4-D tensors
@@ -116,7 +118,7 @@ MLDRIFT = Profile(
     ops=MappingProxyType({**_MEASURED.ops, "CUSTOM": 1, "STABLEHLO_COMPOSITE": 1}),
     input_types=_MEASURED.input_types, output_types=_MEASURED.output_types,
     custom_ops=_MEASURED.custom_ops | CUSTOM_MLDRIFT_SOURCES, composites=COMPOSITES_MLDRIFT,
-    unverified_custom_ops=CUSTOM_MLDRIFT_SOURCES - _MEASURED.custom_ops,
+    unverified=(CUSTOM_MLDRIFT_SOURCES - _MEASURED.custom_ops) | (COMPOSITES_MLDRIFT - _MEASURED.composites),
 )
 _CLASSIC_OPS = {**{k: v for k, v in _CLASSIC_SOURCE_OPS.items() if k not in CLASSIC_MISSING}, "ADD": 2}
 CLASSIC = replace(
@@ -125,7 +127,7 @@ CLASSIC = replace(
     ops=MappingProxyType(_CLASSIC_OPS),
     input_types=_types(_CLASSIC_OPS, CLASSIC_INT32, CLASSIC_BOOL),
     output_types=_types(_CLASSIC_OPS, CLASSIC_INT32, CLASSIC_BOOL),
-    custom_ops=CUSTOM_CLASSIC, composites=frozenset(), unverified_custom_ops=frozenset(),
+    custom_ops=CUSTOM_CLASSIC, composites=frozenset(), unverified=frozenset(),
     min_slice_rank=3, classic_broadcast=True, classic_cast=True,
 )
 STRICT = replace(

@@ -11,6 +11,7 @@ Used to build lint test corpora without a converter::
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import flatbuffers
@@ -22,6 +23,8 @@ _TYPES = {
     "int32": schema.TensorType.INT32, "int64": schema.TensorType.INT64,
     "bool": schema.TensorType.BOOL, "int8": schema.TensorType.INT8, "uint8": schema.TensorType.UINT8,
     "float64": schema.TensorType.FLOAT64, "int16": schema.TensorType.INT16,
+    "complex64": schema.TensorType.COMPLEX64, "resource": schema.TensorType.RESOURCE,
+    "uint64": schema.TensorType.UINT64, "string": schema.TensorType.STRING,
 }
 
 
@@ -59,13 +62,15 @@ def _quantization(scale, zero_point, axis: int = 0) -> schema.QuantizationParame
 
 
 def options(type_name: str, **fields):
-    """(options type code, options object) for e.g. options("SoftmaxOptions", beta=2.0)."""
+    """(options type code, options object) for e.g. options("SoftmaxOptions", beta=2.0); the
+    StableHLO ops' options (``opts2=``) too."""
     obj = getattr(schema, f"{type_name}T")()
     for key, value in fields.items():
         if not hasattr(obj, key):
             raise AttributeError(f"{type_name} has no field {key!r}")
         setattr(obj, key, value)
-    return getattr(schema.BuiltinOptions, type_name.removesuffix("T")), obj
+    enum = schema.BuiltinOptions if hasattr(schema.BuiltinOptions, type_name) else schema.BuiltinOptions2
+    return getattr(enum, type_name), obj
 
 
 class GraphBuilder:
@@ -78,6 +83,7 @@ class GraphBuilder:
         self._opcodes: dict[tuple, int] = {}
         self._inputs: list[int] = []
         self._outputs: list[int] = []
+        self._subgraphs: list[schema.SubGraphT] = []  # subgraphs after the main one
 
     def _tensor(self, shape, dtype: str, buffer: int = 0, signature=None, quant=None) -> int:
         t = schema.TensorT()
@@ -91,6 +97,12 @@ class GraphBuilder:
             t.quantization = _quantization(*quant)
         self._tensors.append(t)
         return len(self._tensors) - 1
+
+    def variable(self, shape, dtype: str = "float32") -> int:
+        """A variable tensor (a recurrent cell's state), zero at the start."""
+        index = self._tensor(shape, dtype)
+        self._tensors[index].isVariable = True
+        return index
 
     def input(self, shape, dtype: str = "float32", signature=None, quant=None) -> int:
         """A graph input; ``quant``: (scale, zero_point[, axis]), see :func:`_quantization`."""
@@ -111,6 +123,17 @@ class GraphBuilder:
             self._tensors[index].sparsity = _csr(arr)
         return index
 
+    def strings(self, values: list[str], shape=None) -> int:
+        """A constant string tensor, in TFLite's layout: count, offsets, then the bytes."""
+        encoded = [v.encode() for v in values]
+        header = 4 * (len(encoded) + 2)
+        offsets = np.cumsum([header] + [len(e) for e in encoded]).astype("<i4")
+        raw = np.array([len(encoded)], "<i4").tobytes() + offsets.tobytes() + b"".join(encoded)
+        buf = schema.BufferT()
+        buf.data = np.frombuffer(raw, dtype=np.uint8)
+        self._buffers.append(buf)
+        return self._tensor([len(values)] if shape is None else shape, "string", buffer=len(self._buffers) - 1)
+
     def _opcode(self, name: str, version: int, custom_code: str | None) -> int:
         code = getattr(schema.BuiltinOperator, name)
         key = (code, version, custom_code)
@@ -118,10 +141,10 @@ class GraphBuilder:
 
     def op(self, name: str, inputs, out_shapes, out_dtypes="float32", *, version: int = 1,
            opts=None, opts2=None, custom_code: str | None = None, quant=None, custom_options: bytes = b""):
-        """Add an op; ``out_shapes`` is one shape or a list of shapes; ``quant`` quantizes every
+        """Add an op; ``out_shapes`` is one shape, a list of shapes or None (no outputs); ``quant`` quantizes every
         output; ``custom_options``: a custom op's initial data. Returns the output index(es)."""
-        many = bool(out_shapes) and isinstance(out_shapes[0], (list, tuple))
-        shapes = out_shapes if many else [out_shapes]
+        many = out_shapes is None or (bool(out_shapes) and isinstance(out_shapes[0], (list, tuple)))
+        shapes = [] if out_shapes is None else out_shapes if many else [out_shapes]
         dtypes = out_dtypes if isinstance(out_dtypes, (list, tuple)) else [out_dtypes] * len(shapes)
         outs = [self._tensor(s, d, quant=quant) for s, d in zip(shapes, dtypes, strict=True)]
         op = schema.OperatorT()
@@ -147,6 +170,27 @@ class GraphBuilder:
     def output(self, *indices: int) -> None:
         self._outputs.extend(indices)
 
+    def add_subgraph(self, other: GraphBuilder) -> int:
+        """Append ``other``'s graph as another subgraph of this model (IF / WHILE branches, a
+        composite's decomposition); returns its subgraph index."""
+        offset = len(self._buffers) - 1
+        self._buffers.extend(other._buffers[1:])
+        opcodes = {i: self._opcodes.setdefault(key, len(self._opcodes)) for key, i in other._opcodes.items()}
+        tensors = []
+        for t in other._tensors:
+            t = copy.copy(t)
+            t.buffer = t.buffer + offset if t.buffer else 0
+            tensors.append(t)
+        ops = []
+        for op in other._ops:
+            op = copy.copy(op)
+            op.opcodeIndex = opcodes[op.opcodeIndex]
+            ops.append(op)
+        sg = schema.SubGraphT()
+        sg.tensors, sg.operators, sg.inputs, sg.outputs = tensors, ops, list(other._inputs), list(other._outputs)
+        self._subgraphs.append(sg)
+        return len(self._subgraphs)
+
     def build(self) -> bytes:
         model = schema.ModelT()
         model.version = 3
@@ -163,7 +207,7 @@ class GraphBuilder:
         sg = schema.SubGraphT()
         sg.tensors, sg.operators = self._tensors, self._ops
         sg.inputs, sg.outputs = self._inputs, self._outputs
-        model.subgraphs = [sg]
+        model.subgraphs = [sg, *self._subgraphs]
         model.buffers = self._buffers
         builder = flatbuffers.Builder(1024)
         builder.Finish(model.Pack(builder), file_identifier=b"TFL3")

@@ -152,9 +152,15 @@ def scalar_operand(sg, profile):
       Fix("fold the operand to a constant (pass fold-constants)", "fold-constants"))
 def operand_kind(sg, profile):
     producers = sg.producers
+
+    def runtime(t, op) -> bool:
+        if t.is_constant or (op.name == "DEQUANTIZE" and t.dtype in RUNTIME_DEQUANTIZE_OK):
+            return False
+        source = producers.get(t.index)  # a dequantized constant weight counts as the constant (mediapipe's
+        return source is None or _fp16_constant(sg, sg.operators[source]) is None  # fp16 PRELU alphas)
+
     for op in sg.operators:
-        hit = first_input_at(sg, op, MUST_BE_CONSTANT.get(op.name, ()), lambda t, op=op: not t.is_constant and not (
-            op.name == "DEQUANTIZE" and t.dtype in RUNTIME_DEQUANTIZE_OK))
+        hit = first_input_at(sg, op, MUST_BE_CONSTANT.get(op.name, ()), lambda t, op=op: runtime(t, op))
         if hit:
             message = f"{op.name} input {hit[0]} must be a constant; it is computed at run time"
             source = producers.get(op.inputs[hit[0]])

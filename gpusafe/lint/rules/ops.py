@@ -81,13 +81,17 @@ def custom_op(sg, profile):
             yield op, f"custom op {op.custom_code!r} is not one the delegate implements"
 
 
-@rule("unverified-custom-op", "warning", "a custom op the delegate's sources implement but nobody here could measure",
-      "check the model on a device (LiteRT cannot load it without the host kernel, so the oracle never compiled it)")
-def unverified_custom_op(sg, profile):
+@rule("unverified-op", "warning",
+      "a custom op or StableHLO composite the delegate's sources implement but nobody here could compile",
+      "check the model on a device: the oracle never compiled this op")
+def unverified_op(sg, profile):
     for op in sg.operators:
-        if op.is_custom and op.custom_code in profile.unverified_custom_ops:
+        if op.is_custom and op.custom_code in profile.unverified:
             yield op, (f"custom op {op.custom_code!r} is in the {profile.name} delegate's sources but unverified: "
-                       "it could not be compiled on the real delegate here")
+                       "LiteRT cannot load it without its host kernel, so the real delegate was never asked")
+        elif op.name == "STABLEHLO_COMPOSITE" and op.options.get("name") in profile.unverified:
+            yield op, (f"composite {op.options['name']!r} is in the {profile.name} delegate's sources but unverified: "
+                       "it never compiled on the real delegate here")
 
 
 @rule("stablehlo-composite", "error", "StableHLO composite not in the delegate's allowlist",

@@ -48,8 +48,9 @@ def tensor_type(sg, profile):
     for op in sg.operators:
         if not profile.supports(op.name) or op.is_custom:
             continue
+        # wide types have their own rule, a runtime float16 DEQUANTIZE too (operand-kind: a sparse weight)
         bad = [(t, "inputs") for t in sg.op_inputs(op) if not t.is_constant and t.dtype not in WIDE_TYPES
-               and not profile.takes(op.name, t.dtype)]  # wide types have their own rule
+               and not profile.takes(op.name, t.dtype) and not (op.name == "DEQUANTIZE" and t.dtype == "float16")]
         bad += [(t, "outputs") for t in sg.op_outputs(op) if t.dtype not in WIDE_TYPES
                 and not profile.takes(op.name, t.dtype, output=True)]
         if bad:
