@@ -17,7 +17,6 @@ from collections.abc import Iterable, Sequence
 from importlib.metadata import entry_points
 
 from gpusafe.errors import GpusafeError
-from gpusafe.fx import target_name
 from gpusafe.lint.profiles import PROFILES
 from gpusafe.lint.rules import RULES
 from gpusafe.passes import (
@@ -116,17 +115,6 @@ def _spec(item) -> PassSpec:
 
 def _replaces_ops(spec: PassSpec) -> bool:
     return any(target.startswith("aten.") for target in spec.targets)
-
-
-def module_ops(gm) -> dict[str, list[str]]:
-    """Module path -> the aten ops nodes of that module (innermost, as litert-torch names the
-    tensors they make) run in the captured graph ``gm``."""
-    found: dict[str, set[str]] = {}
-    for node in gm.graph.nodes:
-        stack = node.meta.get("nn_module_stack") if node.op == "call_function" else None
-        if stack:
-            found.setdefault(list(stack.values())[-1][0], set()).add(target_name(node.target))
-    return {path: sorted(ops) for path, ops in sorted(found.items())}
 
 
 class Catalog:

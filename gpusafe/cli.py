@@ -24,13 +24,14 @@ def cmd_lint(args) -> int:
     from gpusafe.lint import JSON_SCHEMA, lint_file, load_profile, render_table
 
     extra_fixes = _lint_fixes(args.plugin, args.report)
+    sources = _module_sources(args.report) if args.report else None
     profile = load_profile(args.profile, args.config)
     if args.model_explorer and len(args.models) != 1:
         raise GpusafeError("--model-explorer writes the node data of one model: give one .tflite")
     results, status = [], EXIT_OK
     for path in args.models:
         try:
-            report = lint_file(path, profile, extra_fixes, args.max_bytes)
+            report = lint_file(path, profile, extra_fixes, args.max_bytes, sources)
         except GpusafeError as e:
             _error(str(e))
             results.append({"file": path, "error": str(e)})
@@ -63,19 +64,34 @@ def _lint_fixes(plugins: list[str], report: str | None):
     return catalog.load(plugins).fix_finder(_module_ops(report) if report else None)
 
 
-def _module_ops(report: str) -> dict[str, list[str]]:
-    """Every graph's module ops in a report.json of gpusafe convert (one graph, or a split's)."""
+def _converted_graphs(report: str, key: str) -> list[dict]:
+    """``key`` (module_ops, module_sources) of every graph in a report.json of gpusafe convert
+    (one graph, or a split's)."""
     try:
         data = json.loads(Path(report).read_text())
     except (OSError, ValueError) as e:
         raise GpusafeError(f"--report {report}: not a readable report.json ({e})") from None
     graphs = list(data.get("graphs", {}).values()) if isinstance(data.get("graphs"), dict) else [data]
-    if not all(isinstance(g, dict) and isinstance(g.get("module_ops"), dict) for g in graphs):
-        raise GpusafeError(f"--report {report}: no module_ops in it (not a report.json of gpusafe convert)")
+    if not all(isinstance(g, dict) and isinstance(g.get(key), dict) for g in graphs):
+        raise GpusafeError(f"--report {report}: no {key} in it (not a report.json of this gpusafe convert)")
+    return [g[key] for g in graphs]
+
+
+def _module_ops(report: str) -> dict[str, list[str]]:
     merged: dict[str, list[str]] = {}
-    for graph in graphs:
-        for path, ops in graph["module_ops"].items():
+    for graph in _converted_graphs(report, "module_ops"):
+        for path, ops in graph.items():
             merged[path] = sorted({*merged.get(path, []), *ops})
+    return merged
+
+
+def _module_sources(report: str) -> dict[str, dict[str, list[str]]]:
+    merged: dict[str, dict[str, list[str]]] = {}
+    for graph in _converted_graphs(report, "module_sources"):
+        for path, ops in graph.items():
+            for op, lines in ops.items():
+                known = merged.setdefault(path, {}).get(op, [])
+                merged[path][op] = sorted({*known, *lines})
     return merged
 
 
@@ -496,8 +512,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="load rewrites from MODULE (and the installed gpusafe.rewrites entry points) so that "
                            "findings name them as fixes; needs torch, which lint alone never imports")
     lint.add_argument("--report", metavar="REPORT.json",
-                      help="with --plugin: the report.json gpusafe convert wrote beside the model; a plugin rewrite "
-                           "is then named only at findings whose PyTorch module ran the op it replaces")
+                      help="the report.json gpusafe convert wrote beside the model: findings get the source lines of "
+                           "the PyTorch code that made their op; with --plugin, a plugin rewrite is named only at "
+                           "findings whose module ran the op it replaces")
     lint.add_argument("--model-explorer", metavar="OUT.json",
                       help="also write each op's verdict (GPU, or the worst finding's rule and reason) as Model "
                            "Explorer node data (load it beside the model, or use gpusafe explore)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 import torch
@@ -59,3 +60,44 @@ def value_scale(values) -> float:
                if isinstance(a, torch.Tensor) and a.is_floating_point()]
     finite = [a[torch.isfinite(a)] for a in tensors]
     return max([1.0] + [float(a.abs().max()) for a in finite if a.numel()])
+
+
+_FRAME = re.compile(r'File "([^"]+)", line (\d+)')
+
+
+_TORCH = ("torch/", "torch\\")
+
+
+def source_line(node: Node) -> str | None:
+    """``file:line`` of the model code that made ``node``: the innermost frame of its stack trace
+    outside PyTorch itself (an nn.LayerNorm's op points at the line that calls the LayerNorm);
+    installed packages shortened to the path inside site-packages."""
+    frames = [(p.rsplit("site-packages/", 1)[-1], n) for p, n in _FRAME.findall(node.meta.get("stack_trace") or "")]
+    model = [f for f in frames if not f[0].startswith(_TORCH)]
+    if not frames:
+        return None
+    path, line = (model or frames)[-1]
+    return f"{path}:{line}"
+
+
+def _innermost_module(node: Node) -> str | None:
+    """The path of the innermost module whose forward ran ``node`` (as litert-torch names the
+    tensors it makes), or None outside any module."""
+    stack = node.meta.get("nn_module_stack") if node.op == "call_function" else None
+    return list(stack.values())[-1][0] if stack else None
+
+
+def module_ops(gm: GraphModule) -> dict[str, list[str]]:
+    """Module path -> the aten ops that module's own forward ran in ``gm``."""
+    return {path: sorted(ops) for path, ops in module_sources(gm, lines=False).items()}
+
+
+def module_sources(gm: GraphModule, lines: bool = True) -> dict[str, dict[str, list[str]]]:
+    """Module path -> aten op -> the source lines of that module's code that ran it in ``gm``
+    (``lines=False``: every op the module ran, lines or not)."""
+    found: dict[str, dict[str, set[str]]] = {}
+    for node in gm.graph.nodes:
+        path, line = _innermost_module(node), source_line(node)
+        if path and (line or not lines):
+            found.setdefault(path, {}).setdefault(target_name(node.target), set()).update([line] if line else [])
+    return {path: {op: sorted(ls) for op, ls in sorted(ops.items())} for path, ops in sorted(found.items())}

@@ -2,8 +2,10 @@
 discovery by `gpusafe convert` (flag and entry point), the blocked op gone and a clean lint, and
 the linter naming the plugin's rewrite as the fix."""
 
+import inspect
 import json
 from importlib.metadata import EntryPoint
+from pathlib import Path
 
 import pytest
 import torch
@@ -148,3 +150,34 @@ def test_lint_with_the_report_does_the_same(two_sources):
     without = _named(json.loads(gpusafe(*args).stdout)["results"][0]["findings"])
     assert with_report["unfold"] == {"unfold-to-slices"} and "unfold-to-slices" not in with_report["pick"]
     assert without["pick"] == {"unfold-to-slices"}  # by (rule, op) alone, every GATHER_ND
+
+
+def _line_of(method, text: str) -> int:
+    source, start = inspect.getsourcelines(method)
+    return start + next(i for i, line in enumerate(source) if text in line)
+
+
+def _lines(findings) -> dict[str, set]:
+    """module -> the source lines its GATHER_ND findings point at."""
+    lines = {}
+    for f in findings:
+        if f["op"] == "GATHER_ND":
+            lines.setdefault(f["source"].split(" (")[0], set()).update(f["source_lines"])
+    return lines
+
+
+def test_findings_point_at_the_source_line_of_their_op(two_sources):
+    """litert-torch keeps the module path only; convert records each module's source lines and the
+    linter picks those of the aten ops the finding's TFLite op comes from (im2col and gather both
+    lower to GATHER_ND; the index arithmetic in _Picked is not named)."""
+    report, out = two_sources
+    here = Path(__file__).name
+    expected = {"unfold": {f"{here}:{_line_of(_Unfolded.forward, 'F.unfold')}"},
+                "pick": {f"{here}:{_line_of(_Picked.forward, 'x.gather')}"}}
+    found = {m: {line.rsplit("/", 1)[-1] for line in ls} for m, ls in _lines(report["lint"]["findings"]).items()}
+    assert found == expected
+    linted = json.loads(gpusafe("lint", str(out / "model.tflite"), "--report", str(out / "report.json"),
+                                "--json").stdout)["results"][0]["findings"]
+    assert {m: {line.rsplit("/", 1)[-1] for line in ls} for m, ls in _lines(linted).items()} == expected
+    table = gpusafe("lint", str(out / "model.tflite"), "--report", str(out / "report.json")).stdout
+    assert f"(at {expected['unfold'].pop()}" in table.replace(str(Path(__file__).parent) + "/", "")

@@ -15,13 +15,14 @@ from torch.fx import GraphModule
 
 from gpusafe.analysis.fp16_precision import fp16_precision_report
 from gpusafe.analysis.fp16_ranges import fp16_report
-from gpusafe.catalog import Catalog, builtin, module_ops
+from gpusafe.catalog import Catalog, builtin
 from gpusafe.check.compare import compare_detections, looks_like_detections
 from gpusafe.convert.layout_chains import fold_layout_chains
 from gpusafe.convert.leaf_split import split_fanout_leaves
 from gpusafe.convert.litert import convert_to_tflite
 from gpusafe.convert.weights import store_weights_fp16
 from gpusafe.errors import GpusafeError
+from gpusafe.fx import module_ops, module_sources
 from gpusafe.graphs.capture import capture_graph_module
 from gpusafe.graphs.marks import MS_DEFORM_ATTN
 from gpusafe.lint import lint_file, no_extra_fixes
@@ -82,6 +83,7 @@ class ConvertedGraph:
     layout_folded: int = 0  # TRANSPOSE/RESHAPE ops the layout-chain fold removed from the .tflite
     module_ops: dict = field(default_factory=dict)  # module path -> aten ops it ran (before the passes)
     fixes: object = no_extra_fixes  # the lint FixFinder: plugin rewrites named where their torch op ran
+    module_sources: dict = field(default_factory=dict)  # module path -> aten op -> source lines
 
     def summary(self) -> dict:
         lint = self.lint
@@ -93,6 +95,7 @@ class ConvertedGraph:
             "leaf_splits": self.leaf_splits,
             "layout_folded": self.layout_folded,
             "module_ops": self.module_ops,
+            "module_sources": self.module_sources,
             "fp16": self.fp16,
             "lint": {"profile": lint.profile, "summary": lint.summary(), "counts": {s: lint.count(s) for s in
                      ("error", "warning", "info")}, "op_histogram": lint.op_histogram,
@@ -106,7 +109,7 @@ def rewrite_and_convert(graph: GraphModule, sample: tuple, path: Path, passes: l
     -> lint, for one captured graph and its sample inputs."""
     timings = {}
     start = time.perf_counter()
-    ran = module_ops(graph)
+    ran, sources = module_ops(graph), module_sources(graph)
     lint_fixes = catalog.fix_finder(ran)
     fixes_for = partial(_fp16_fixes_for, catalog)
     fp16_before = fp16_report(graph, sample, fixes_for)
@@ -130,9 +133,9 @@ def rewrite_and_convert(graph: GraphModule, sample: tuple, path: Path, passes: l
         leaves, _ = _checked_edit(split_fanout_leaves, "the 3-D fan-out leaf split", tflite, inputs, outputs)
         progress(f"3-D fan-out leaf split: {leaves} rank-3 tensor(s) given one reader each")
     progress(f"linting {path.name} for the {profile} profile")
-    return ConvertedGraph(graph, pass_report, fp16, tflite, lint_file(tflite, profile, lint_fixes), chosen, timings,
-                          leaves, [name for name in chosen if catalog.get(name).kind == "rewrite"], folded, ran,
-                          lint_fixes)
+    return ConvertedGraph(graph, pass_report, fp16, tflite, lint_file(tflite, profile, lint_fixes, sources=sources),
+                          chosen, timings, leaves, [name for name in chosen if catalog.get(name).kind == "rewrite"],
+                          folded, ran, lint_fixes, sources)
 
 
 def _checked_edit(edit, what: str, tflite: Path, inputs: list, before: list) -> tuple[int, list]:
@@ -189,7 +192,7 @@ def store_weights(weights_dtype: str, parts: list[ConvertedGraph], run, before: 
     progress("storing convolution and fully-connected weights as fp16 (ai-edge-quantizer)")
     graphs = {part.tflite.name: store_weights_fp16(part.tflite) for part in parts}
     for part in parts:
-        part.lint = lint_file(part.tflite, part.lint.profile, part.fixes)
+        part.lint = lint_file(part.tflite, part.lint.profile, part.fixes, sources=part.module_sources)
     return {"dtype": "fp16", "graphs": graphs, "vs_fp32_weights": compare(before, run())}
 
 

@@ -18,7 +18,7 @@ from gpusafe.lint.reader import MAX_BYTES, parse_model, read_model
 from gpusafe.lint.report import JSON_SCHEMA, Finding, LintReport, render_table
 from gpusafe.lint.rules import RULES, Fix, Rule
 from gpusafe.lint.rules.registry import as_fix
-from gpusafe.lint.source import module_path
+from gpusafe.lint.source import module_path, source_lines
 
 __all__ = ["JSON_SCHEMA", "PROFILES", "RULES", "Finding", "Fix", "LintReport", "ModelView", "Profile", "Rule",
            "get_profile", "lint_file", "lint_model", "load_profile", "parse_model", "read_model",
@@ -53,8 +53,8 @@ def _source(sg: Subgraph, op) -> str | None:
     return module_path(outputs[0].name) if outputs and outputs[0] is not None else None
 
 
-def _run_rules(view: ModelView, profile: Profile,
-               extra_fixes: FixFinder) -> tuple[list[Finding], dict[int, set[int]], bool]:
+def _run_rules(view: ModelView, profile: Profile, extra_fixes: FixFinder,
+               sources: dict | None) -> tuple[list[Finding], dict[int, set[int]], bool]:
     findings: list[Finding] = []
     unsupported: dict[int, set[int]] = {}
     aborted = False
@@ -67,27 +67,30 @@ def _run_rules(view: ModelView, profile: Profile,
             for op, message, *fix in rule.check(sg, profile):
                 name = op.custom_code if op.is_custom else op.name
                 source = _source(sg, op)
+                lines = source_lines(name, (sources or {}).get(source.split(" (", 1)[0])) if source else ()
                 findings.append(Finding(rule.id, severity, sg.index, op.index, name, _shapes(sg, op), message,
                                         _fix(rule.id, name, as_fix(fix[0]) if fix else rule.fix, extra_fixes, source),
-                                        source))
+                                        source, lines))
                 if severity == "error":
                     aborted |= rule.whole_model
                     unsupported.setdefault(sg.index, set()).add(op.index)
     return findings, unsupported, aborted
 
 
-def lint_model(view: ModelView, profile: Profile | str = "mldrift", extra_fixes: FixFinder = no_extra_fixes
-               ) -> LintReport:
+def lint_model(view: ModelView, profile: Profile | str = "mldrift", extra_fixes: FixFinder = no_extra_fixes,
+               sources: dict | None = None) -> LintReport:
     """Lint a read model; ``extra_fixes(rule, op, source)`` names further passes that fix a finding
-    (a plugin catalog's ``plugin_fixes``: the linter itself needs no torch and no catalog)."""
+    (a plugin catalog's ``plugin_fixes``: the linter itself needs no torch and no catalog);
+    ``sources`` (module path -> aten op -> source lines, ``module_sources`` of gpusafe convert's
+    report) gives findings their source lines."""
     profile = get_profile(profile) if isinstance(profile, str) else profile
-    findings, unsupported, aborted = _run_rules(view, profile, extra_fixes)
+    findings, unsupported, aborted = _run_rules(view, profile, extra_fixes, sources)
     findings.sort(key=lambda f: (f.subgraph, -1 if f.op_index is None else f.op_index, f.rule))
     return LintReport(path=view.path, profile=profile.name, op_count=view.op_count, findings=tuple(findings),
                       partition=summarize(view.subgraphs, unsupported, aborted), op_histogram=view.op_histogram())
 
 
 def lint_file(path: str | Path, profile: Profile | str = "mldrift", extra_fixes: FixFinder = no_extra_fixes,
-              max_bytes: int = MAX_BYTES) -> LintReport:
+              max_bytes: int = MAX_BYTES, sources: dict | None = None) -> LintReport:
     """Read and lint one .tflite file; raises ModelFileError for unusable input."""
-    return lint_model(read_model(path, max_bytes), profile, extra_fixes)
+    return lint_model(read_model(path, max_bytes), profile, extra_fixes, sources)

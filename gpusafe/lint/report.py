@@ -22,9 +22,10 @@ class Finding:
     message: str
     fix: Fix
     source: str | None = None  # the PyTorch module path in the op's output tensor name (gpusafe.lint.source)
+    source_lines: tuple[str, ...] = ()  # file:line in that module's code (with gpusafe convert's report)
 
     def to_json(self) -> dict:
-        return {**asdict(self), "fix": self.fix.to_json()}
+        return {**asdict(self), "fix": self.fix.to_json(), "source_lines": list(self.source_lines)}
 
 
 @dataclass(frozen=True)
@@ -110,8 +111,10 @@ def render_table(report: LintReport, max_rows: int | None = 40) -> str:
         lines.append(f"  {'op':>6}  {'op name':<20} {'rule':<20} {'shapes':<50} reason")
         for f in shown:
             where = f"{f.op_index}" if f.subgraph == 0 else f"{f.subgraph}:{f.op_index}"
+            at = f" (at {f.source_lines[0]}{' +' + str(len(f.source_lines) - 1) if len(f.source_lines) > 1 else ''})" \
+                if f.source_lines else ""
             lines.append(f"  {where:>6}  {_clip(f.op or '-', 20):<20} {f.rule:<20} {_clip(f.shapes, 50):<50} "
-                         f"{f.message}")
+                         f"{f.message}{at}")
         if len(shown) < len(rows):
             lines.append(f"  ... {len(rows) - len(shown)} more (--all shows every finding, --json gives them all)")
     if report.partition.gpu_partitions > 1 or report.partition.aborted:

@@ -108,28 +108,28 @@ def binary(op: str, out_dtype: str | None = None, opts=None, second=None) -> Mak
     return make
 
 
-def binary_extras(op: str, out_dtype: str | None = None) -> tuple:
-    """Operand kinds and broadcasting of an elementwise binary op (float32, 4-D)."""
+def binary_extras(op: str, out_dtype: str | None = None, dtype: str = "float32") -> tuple:
+    """Operand kinds and broadcasting of an elementwise binary op (4-D)."""
     s = shape(4)
 
     def variant(first, second_):
         def build(g):
             a, b = first(g), second_(g)
-            g.output(out(g, op, [a, b], s, out_dtype or "float32"))
+            g.output(out(g, op, [a, b], s, out_dtype or dtype))
         return lambda: graph(build)
 
-    rt = lambda g: data(g, s, "float32")  # noqa: E731
+    rt = lambda g: data(g, s, dtype)  # noqa: E731
     return (
-        ("const-second", variant(rt, lambda g: const(g, np.ones(s), "float32"))),
-        ("const-first", variant(lambda g: const(g, np.ones(s), "float32"), rt)),
-        ("scalar-second", variant(rt, lambda g: const(g, 2.0, "float32"))),
-        ("channel-const", variant(rt, lambda g: const(g, np.ones(s[-1]), "float32"))),
-        ("broadcast-runtime", variant(rt, lambda g: data(g, [1, 1, 1, s[-1]], "float32"))),
-        ("broadcast-both", variant(lambda g: data(g, [1, s[1], 1, s[3]], "float32"),
-                                   lambda g: data(g, [1, 1, s[2], s[3]], "float32"))),
-        ("runtime-scalar", variant(rt, lambda g: data(g, [], "float32"))),
-        ("same-input", lambda: graph(lambda g: (lambda x: g.output(out(g, op, [x, x], s, out_dtype or "float32")))(
-            data(g, s, "float32")))),
+        ("const-second", variant(rt, lambda g: const(g, np.ones(s), dtype))),
+        ("const-first", variant(lambda g: const(g, np.ones(s), dtype), rt)),
+        ("scalar-second", variant(rt, lambda g: const(g, 2.0, dtype))),
+        ("channel-const", variant(rt, lambda g: const(g, np.ones(s[-1]), dtype))),
+        ("broadcast-runtime", variant(rt, lambda g: data(g, [1, 1, 1, s[-1]], dtype))),
+        ("broadcast-both", variant(lambda g: data(g, [1, s[1], 1, s[3]], dtype),
+                                   lambda g: data(g, [1, 1, s[2], s[3]], dtype))),
+        ("runtime-scalar", variant(rt, lambda g: data(g, [], dtype))),
+        ("same-input", lambda: graph(lambda g: (lambda x: g.output(out(g, op, [x, x], s, out_dtype or dtype)))(
+            data(g, s, dtype)))),
     )
 
 
@@ -156,9 +156,20 @@ def last_doubled(rank):
     return s[:-1] + [s[-1] * 2]
 
 
-def reducer(op: str) -> Make:
-    return with_params(op, lambda r: [np.array([r - 1])], lambda r: shape(r)[:-1] + [1],
-                       opts=options("ReducerOptions", keepDims=True))
+def reducer(op: str, axes=None, keep_dims=True) -> Make:
+    """op(x, axes) over the last axis, or ``axes`` of a 4-D x."""
+    def out_shape(r):
+        chosen = axes if axes is not None else [r - 1]
+        return [1 if i in chosen else n for i, n in enumerate(shape(r)) if keep_dims or i not in chosen]
+    return with_params(op, lambda r: [np.array(axes if axes is not None else [r - 1])], out_shape,
+                       opts=options("ReducerOptions", keepDims=keep_dims))
+
+
+def reducer_extras(op: str, dtype: str) -> tuple:
+    return (("axes-1-2", lambda: reducer(op, [1, 2])(dtype, 4)),
+            ("axis-0", lambda: reducer(op, [0])(dtype, 4)),
+            ("all-axes", lambda: reducer(op, [0, 1, 2, 3])(dtype, 4)),
+            ("no-keep-dims", lambda: reducer(op, [1, 2], keep_dims=False)(dtype, 4)))
 
 
 def select(op: str) -> Make:
@@ -175,16 +186,19 @@ def add_n(dtype, rank, n=3):
                                         dtype)))
 
 
-def concatenation(dtype, rank):
-    return graph(lambda g: g.output(out(g, "CONCATENATION", [data(g, shape(rank), dtype), data(g, shape(rank), dtype)],
-                                        last_doubled(rank), dtype,
-                                        opts=options("ConcatenationOptions", axis=rank - 1))))
+def concatenation(dtype, rank, n=2, axis=-1):
+    s = shape(rank)
+    axis %= rank
+    o = s[:axis] + [s[axis] * n] + s[axis + 1:]
+    return graph(lambda g: g.output(out(g, "CONCATENATION", [data(g, s, dtype) for _ in range(n)], o, dtype,
+                                        opts=options("ConcatenationOptions", axis=axis))))
 
 
-def pack(dtype, rank):
+def pack(dtype, rank, n=2, last=False):
     s = shape(rank - 1) if rank > 1 else []
-    return graph(lambda g: g.output(out(g, "PACK", [data(g, s, dtype), data(g, s, dtype)], [2, *s], dtype,
-                                        opts=options("PackOptions", valuesCount=2, axis=0))))
+    o, axis = ([*s, n], len(s)) if last else ([n, *s], 0)
+    return graph(lambda g: g.output(out(g, "PACK", [data(g, s, dtype) for _ in range(n)], o, dtype,
+                                        opts=options("PackOptions", valuesCount=n, axis=axis))))
 
 
 def unpack(dtype, rank):
@@ -431,7 +445,21 @@ def conv(op: str, weight_dtype: str | None = None, per_channel=False) -> Make:
     return make
 
 
-def fully_connected(weight_dtype: str | None = None, per_channel=False, keep_dims=False) -> Make:
+def conv2d_options(stride=1, dilation=1, valid=False, activation=0, no_bias=False):
+    """CONV_2D with a 3x3 kernel on [1, 6, 8, 4] and the given options (SAME padding unless ``valid``)."""
+    def build(g):
+        h, w = ((n - 2 * dilation) // stride if valid else -(-n // stride) for n in (6, 8))
+        if valid:
+            h, w = h + (1 if stride == 1 else 0), w + (1 if stride == 1 else 0)
+        ins = [data(g, [1, 6, 8, 4], F32), g.const(np.ones([8, 3, 3, 4], np.float32)),
+               -1 if no_bias else g.const(np.zeros(8, np.float32))]
+        g.output(g.op("CONV_2D", ins, [1, h, w, 8], opts=options(
+            "Conv2DOptions", padding=int(valid), strideW=stride, strideH=stride, dilationWFactor=dilation,
+            dilationHFactor=dilation, fusedActivationFunction=activation)))
+    return lambda: graph(build)
+
+
+def fully_connected(weight_dtype: str | None = None, per_channel=False, keep_dims=False, no_bias=False) -> Make:
     def make(dtype, rank):
         w_dtype, b_dtype = WEIGHTS.get(dtype, (dtype, dtype))
         s = shape(rank)
@@ -440,21 +468,22 @@ def fully_connected(weight_dtype: str | None = None, per_channel=False, keep_dim
             x = data(g, s, dtype)
             w = weight(g, np.ones([8, s[-1]]), weight_dtype or w_dtype, per_channel)
             o = s[:-1] + [8] if keep_dims else [int(np.prod(s[:-1])), 8]
-            g.output(out(g, "FULLY_CONNECTED", [x, w, bias(g, 8, b_dtype)], o, dtype,
+            g.output(out(g, "FULLY_CONNECTED", [x, w, -1 if no_bias else bias(g, 8, b_dtype)], o, dtype,
                          opts=options("FullyConnectedOptions", keepNumDims=keep_dims)))
         return graph(build)
     return make
 
 
-def batch_matmul(const_rhs=False, rhs_rank=None) -> Make:
+def batch_matmul(const_rhs=False, rhs_rank=None, adj_y=False) -> Make:
     def make(dtype, rank):
         s = shape(max(rank, 2))
-        rhs_shape = (s[:-2] if rhs_rank is None else []) + [s[-1], 5]
+        rhs_shape = (s[:-2] if rhs_rank is None else []) + ([5, s[-1]] if adj_y else [s[-1], 5])
 
         def build(g):
             x = data(g, s, dtype)
             y = const(g, np.ones(rhs_shape), dtype) if const_rhs else data(g, rhs_shape, dtype)
-            g.output(out(g, "BATCH_MATMUL", [x, y], s[:-1] + [5], dtype))
+            g.output(out(g, "BATCH_MATMUL", [x, y], s[:-1] + [5], dtype,
+                         opts=options("BatchMatMulOptions", adjY=adj_y) if adj_y else None))
         return graph(build)
     return make
 
@@ -798,14 +827,19 @@ BINARY = ("ADD", "SUB", "MUL", "DIV", "MAXIMUM", "MINIMUM", "POW", "SQUARED_DIFF
           "STABLEHLO_DIVIDE", "STABLEHLO_MULTIPLY", "STABLEHLO_MAXIMUM", "STABLEHLO_MINIMUM", "STABLEHLO_SUBTRACT",
           "STABLEHLO_POWER", "STABLEHLO_REMAINDER", "STABLEHLO_AND", "STABLEHLO_OR", "STABLEHLO_SHIFT_LEFT")
 COMPARISONS = ("EQUAL", "NOT_EQUAL", "LESS", "LESS_EQUAL", "GREATER", "GREATER_EQUAL")
+# Ops whose base probe is bool (their kernels take nothing else).
+BOOL_OPS = {op: "bool" for op in ("LOGICAL_AND", "LOGICAL_OR", "LOGICAL_NOT", "REDUCE_ANY", "REDUCE_ALL",
+                                  "STABLEHLO_AND", "STABLEHLO_OR")}
 REDUCERS = ("SUM", "MEAN", "REDUCE_MAX", "REDUCE_MIN", "REDUCE_PROD", "REDUCE_ANY", "REDUCE_ALL")
 
 
 def _table() -> dict[str, Family]:
-    t: dict[str, Family] = {op: Family(unary(op)) for op in UNARY}
-    t |= {op: Family(binary(op), extras=binary_extras(op)) for op in BINARY}
+    t: dict[str, Family] = {op: Family(unary(op), base_dtype=BOOL_OPS.get(op, "float32")) for op in UNARY}
+    t |= {op: Family(binary(op), extras=binary_extras(op, dtype=BOOL_OPS.get(op, "float32")),
+                     base_dtype=BOOL_OPS.get(op, "float32")) for op in BINARY}
     t |= {op: Family(binary(op, "bool"), extras=binary_extras(op, "bool")) for op in COMPARISONS}
-    t |= {op: Family(reducer(op)) for op in REDUCERS}
+    t |= {op: Family(reducer(op), extras=reducer_extras(op, BOOL_OPS.get(op, "float32")),
+                     base_dtype=BOOL_OPS.get(op, "float32")) for op in REDUCERS}
     t["SOFTMAX"] = Family(unary("SOFTMAX", opts=options("SoftmaxOptions", beta=1.0)),
                           extras=(("beta-2", lambda: unary("SOFTMAX", opts=options("SoftmaxOptions", beta=2.0))(
                               "float32", 4)),))
@@ -831,10 +865,15 @@ def _table() -> dict[str, Family]:
     t["STABLEHLO_CLAMP"] = Family(lambda dt, r: graph(lambda g: g.output(out(
         g, "STABLEHLO_CLAMP", [const(g, 0, dt), data(g, shape(r), dt), const(g, 1, dt)], shape(r), dt))))
     t["CONCATENATION"] = Family(concatenation, extras=(
+        ("inputs-1", lambda: concatenation("float32", 4, 1)), ("inputs-3", lambda: concatenation("float32", 4, 3)),
+        ("inputs-8", lambda: concatenation("float32", 4, 8)), ("axis-1", lambda: concatenation("float32", 4, axis=1)),
+        ("axis-0", lambda: concatenation("float32", 4, axis=0)),
         ("same-input", lambda: graph(lambda g: (lambda x: g.output(g.op(
             "CONCATENATION", [x, x], last_doubled(4), opts=options("ConcatenationOptions", axis=3))))(
             data(g, shape(4), "float32")))),))
-    t["PACK"], t["UNPACK"] = Family(pack), Family(unpack)
+    t["PACK"] = Family(pack, extras=(("inputs-3", lambda: pack("float32", 4, 3)),
+                                     ("last-axis", lambda: pack("float32", 4, last=True))))
+    t["UNPACK"] = Family(unpack)
     t["SPLIT"], t["SPLIT_V"], t["SQUEEZE"] = Family(split), Family(split_v), Family(squeeze)
     t["RESHAPE"] = Family(with_params("RESHAPE", lambda r: [np.array([int(np.prod(shape(r)))])],
                                       lambda r: [int(np.prod(shape(r)))]), extras=(
@@ -894,6 +933,10 @@ def _table() -> dict[str, Family]:
                                                       for d in ("float16", "int8", "uint8", "int16")),
                              versioned_extras=("const-float16",))
     t["DENSIFY"] = Family(lambda dt, r: densify(), dtypes=("float32",), ranks=(2,), base_rank=2)
+    conv_extras = (("stride-2", conv2d_options(stride=2)), ("dilation-2", conv2d_options(dilation=2)),
+                   ("valid", conv2d_options(valid=True)), ("valid-stride-2", conv2d_options(stride=2, valid=True)),
+                   ("relu6", conv2d_options(activation=3)), ("tanh", conv2d_options(activation=4)),
+                   ("sign-bit", conv2d_options(activation=5)), ("no-bias", conv2d_options(no_bias=True)))
     for op in ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "CONV_3D", "CONV_3D_TRANSPOSE"):
         rank = 5 if op.startswith("CONV_3D") else 4
         t[op] = Family(conv(op), ranks=(rank,), base_rank=rank, extras=(
@@ -901,9 +944,10 @@ def _table() -> dict[str, Family]:
             ("int8-per-channel", lambda op=op: conv(op, per_channel=True)("int8", 4)),
             ("int8-weights-per-channel", lambda op=op: conv(op, "int8", True)("float32", 4)),
             ("float16-weights", lambda op=op: conv(op, "float16")("float32", 4)),
-        ))
+        ) + (conv_extras if op == "CONV_2D" else ()))
     t["FULLY_CONNECTED"] = Family(fully_connected(), extras=(
         ("keep-num-dims", lambda: fully_connected(keep_dims=True)("float32", 3)),
+        ("no-bias", lambda: fully_connected(no_bias=True)("float32", 2)),
         ("int8-weights", lambda: fully_connected("int8")("float32", 2)),
         ("int8-per-channel", lambda: fully_connected(per_channel=True)("int8", 2)),
         ("int8-weights-per-channel", lambda: fully_connected("int8", True)("float32", 2)),
@@ -912,6 +956,7 @@ def _table() -> dict[str, Family]:
         ("const-rhs", lambda: batch_matmul(const_rhs=True)("float32", 4)),
         ("const-rhs-2d", lambda: batch_matmul(const_rhs=True, rhs_rank=2)("float32", 4)),
         ("broadcast-rhs", lambda: batch_matmul(rhs_rank=2)("float32", 4)),
+        ("adj-y", lambda: batch_matmul(adj_y=True)("float32", 4)),
     ))
     for op in ("AVERAGE_POOL_2D", "MAX_POOL_2D", "L2_POOL_2D"):
         t[op] = Family(pool(op), ranks=(4,))

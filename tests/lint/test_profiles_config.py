@@ -106,10 +106,11 @@ def test_json_report_schema(model):
     assert {"file", "profile", "ops", "gpu_ready", "summary", "counts", "partition", "findings",
             "op_histogram"} <= set(report)
     finding = report["findings"][0]
-    assert set(finding) == {"rule", "severity", "subgraph", "op_index", "op", "shapes", "message", "fix", "source"}
+    assert set(finding) == {"rule", "severity", "subgraph", "op_index", "op", "shapes", "message", "fix", "source",
+                            "source_lines"}
     assert finding["rule"] == "softmax-beta" and finding["op"] == "SOFTMAX" and finding["op_index"] == 0
     assert set(finding["fix"]) == {"rewrite", "where", "text"} and finding["fix"]["where"] == "torch"
-    assert finding["source"] is None  # the builder's tensor names carry no module path
+    assert finding["source"] is None and finding["source_lines"] == []  # builder names carry no module path
 
 
 def test_rank_rule_checks_constants_too(tmp_path):

@@ -14,7 +14,8 @@ MUST_BE_CONSTANT = {"SLICE": (1,), "STRIDED_SLICE": (1, 2, 3), "CUMSUM": (1,), "
 RUNTIME_DEQUANTIZE_OK = frozenset({"int8", "uint8"})  # a runtime float16 DEQUANTIZE is refused
 # Ops that refuse a runtime 0-D operand broadcast against a tensor (measured).
 SCALAR_REFUSED = ELEMENTWISE_BINARY | {"EQUAL", "NOT_EQUAL", "LESS", "LESS_EQUAL", "GREATER", "GREATER_EQUAL",
-                                       "RIGHT_SHIFT", "STABLEHLO_SHIFT_LEFT"}
+                                       "RIGHT_SHIFT", "STABLEHLO_SHIFT_LEFT", "LOGICAL_AND", "LOGICAL_OR"}
+CONSTANT_SCALAR_REFUSED = frozenset({"LOGICAL_AND", "LOGICAL_OR"})  # "Can't parse inputs with const tensors"
 MIN_RANK = {"PRELU": 2, "TRANSPOSE": 2}  # measured: 1-D inputs are refused
 DEQUANTIZE_TYPES = frozenset({"int8", "uint8", "float16"})
 SPARSE_WEIGHT_FIX = Fix("convert again without weight sparsity: a DEQUANTIZE of a densified weight is not a constant, "
@@ -137,15 +138,17 @@ def resize_flags(sg, profile):
             yield op, f"{op.name} sets both align_corners and half_pixel_centers"
 
 
-@rule("scalar-operand", "error", "a runtime 0-D operand broadcast against a tensor",
-      "reshape the scalar to [1] or make it a constant")
+@rule("scalar-operand", "error", "a runtime 0-D operand broadcast against a tensor (a constant one too for "
+      "LOGICAL_AND / LOGICAL_OR)", "reshape the scalar to [1] or make it a constant (a full-shape one for logical ops)")
 def scalar_operand(sg, profile):
     for op in sg.operators:
         if op.name not in SCALAR_REFUSED:
             continue
         ins = sg.op_inputs(op)
-        if any(t.rank == 0 and not t.is_constant for t in ins) and any(t.rank > 0 for t in ins):
-            yield op, f"{op.name} has a runtime 0-D input broadcast against a {max(t.rank for t in ins)}-D tensor"
+        refused = [t for t in ins if t.rank == 0 and (not t.is_constant or op.name in CONSTANT_SCALAR_REFUSED)]
+        if refused and any(t.rank > 0 for t in ins):
+            kind = "constant" if refused[0].is_constant else "runtime"
+            yield op, f"{op.name} has a {kind} 0-D input broadcast against a {max(t.rank for t in ins)}-D tensor"
 
 
 @rule("operand-kind", "error", "an operand that must be constant is computed at run time",
