@@ -80,15 +80,18 @@ def source_line(node: Node) -> str | None:
     return f"{path}:{line}"
 
 
-def _innermost_module(node: Node) -> str | None:
-    """The path of the innermost module whose forward ran ``node`` (as litert-torch names the
-    tensors it makes), or None outside any module."""
+def _module_key(node: Node) -> str | None:
+    """The innermost module whose forward ran ``node``, as litert-torch writes it into the names of
+    the tensors the node makes: the last attribute of each module on the stack (a ModuleList's own
+    name is lost: ``encoder.aifi.0`` is ``encoder.0``), or None outside any module."""
     stack = node.meta.get("nn_module_stack") if node.op == "call_function" else None
-    return list(stack.values())[-1][0] if stack else None
+    attrs = [path.rsplit(".", 1)[-1] for path, _ in (stack or {}).values() if path]
+    return ".".join(attrs) or None
 
 
 def module_ops(gm: GraphModule) -> dict[str, list[str]]:
-    """Module path -> the aten ops that module's own forward ran in ``gm``."""
+    """Module path (as litert-torch writes it, see :func:`_module_key`) -> the aten ops that
+    module's own forward ran in ``gm``."""
     return {path: sorted(ops) for path, ops in module_sources(gm, lines=False).items()}
 
 
@@ -97,7 +100,7 @@ def module_sources(gm: GraphModule, lines: bool = True) -> dict[str, dict[str, l
     (``lines=False``: every op the module ran, lines or not)."""
     found: dict[str, dict[str, set[str]]] = {}
     for node in gm.graph.nodes:
-        path, line = _innermost_module(node), source_line(node)
+        path, line = _module_key(node), source_line(node)
         if path and (line or not lines):
             found.setdefault(path, {}).setdefault(target_name(node.target), set()).update([line] if line else [])
     return {path: {op: sorted(ls) for op, ls in sorted(ops.items())} for path, ops in sorted(found.items())}

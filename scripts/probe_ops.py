@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import tempfile
 import time
@@ -53,7 +54,8 @@ def record(probe: op_probes.Probe, path: Path, verdict: oracle.OracleVerdict) ->
     if verdict.rejected:
         entry["rejected"] = [list(r) for r in verdict.rejected]
     if verdict.status in ("load-failed", "crashed"):
-        entry["detail"] = verdict.detail.split("; ")[0][:300]
+        # LiteRT prints uninitialised memory in some messages: big numbers say nothing and change per run
+        entry["detail"] = re.sub(r"-?\d{6,}", "N", verdict.detail.split("; ")[0][:300])
     return entry
 
 

@@ -62,6 +62,18 @@ def test_findings_and_rewritten_ops_point_at_the_model_module(converted):
     assert any("(DFineMultiscaleDeformableAttention)" in p for p in paths if p)  # the sampler's ops
 
 
+def test_findings_point_at_transformers_source_lines(converted):
+    """Every finding's module is among the modules convert recorded (keyed as litert-torch writes
+    them: ModuleList names dropped), and names lines of transformers' D-FINE code."""
+    out, _ = converted
+    report = json.loads((out / "report.json").read_text())
+    findings = report["lint"]["findings"]
+    assert findings and all(f["source"].split(" (")[0] in report["module_sources"] for f in findings)
+    lines = [line for f in findings for line in f["source_lines"]]
+    assert all(f["source_lines"] for f in findings)
+    assert all(line.startswith("transformers/models/d_fine/modeling_d_fine.py:") for line in lines), lines[:5]
+
+
 def test_cpu_interpreter_matches_pytorch(converted, dfine_dir):
     from gpusafe.graphs.detectors import DetectorOutputs
     from gpusafe.graphs.dfine import load_dfine
