@@ -131,7 +131,7 @@ def page(entries: list[dict], header: dict) -> str:
     lines += ["", "## Ops the delegate refuses", "", "| op | probes | reason |", "|---|---|---|"]
     for op, es in asked.items():
         if not any(e["status"] == "accepted" for e in es):
-            reason = _reasons(es) or next(e["status"] for e in es if e["status"] != "load-failed")
+            reason = _reasons(es) or "refused: the delegate failed on the whole model (a data-dependent shape)"
             lines.append(f"| {op} | {len(es)} | {reason} |")
     crashed = [e for e in entries if e["status"] == "crashed"]
     lines += ["", "## Probes that crash the delegate", "",
