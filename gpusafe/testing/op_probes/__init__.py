@@ -84,7 +84,6 @@ from gpusafe.testing.op_probes.tensor_ops import (
 from gpusafe.testing.tflite_builder import GraphBuilder, options
 
 __all__ = ["BUILTINS", "CUSTOM_CODES", "FAMILIES", "MAX_VERSION", "Family", "Probe", "family", "probes"]
-FLOATS_ONLY = ("float32", "float16")
 UNARY = ("ABS", "CEIL", "COS", "EXP", "FLOOR", "LOG", "LOGISTIC", "NEG", "RELU", "RELU6", "RELU_N1_TO_1",
          "RELU_0_TO_1", "RSQRT", "SIN", "SQRT", "SQUARE", "TANH", "ELU", "HARD_SWISH", "ROUND", "SIGN",
          "LOG_SOFTMAX", "L2_NORMALIZATION", "ZEROS_LIKE", "LOGICAL_NOT", "STABLEHLO_LOGISTIC", "STABLEHLO_ABS",

@@ -19,7 +19,6 @@ CUSTOM_CODES = ("Convolution2DTransposeBias", "MaxPoolingWithArgmax2D", "MaxUnpo
                 "Landmarks2TransformMatrix", "TransformTensorBilinear", "TransformLandmarks", "Resampler",
                 "GroupNorm", "LayerNorm", "RmsNorm", "PixelShuffle")
 MAX_VERSION = 20
-I32 = np.int32
 
 Make = Callable[[str, int], GraphBuilder]
 
