@@ -38,8 +38,11 @@ def _enum_names(enum_cls) -> dict[int, str]:
     return {v: k for k, v in vars(enum_cls).items() if not k.startswith("_") and isinstance(v, int)}
 
 
-BUILTIN_NAMES = _enum_names(tflite.BuiltinOperator)
-TYPE_NAMES = {code: name.lower() for code, name in _enum_names(tflite.TensorType).items()}
+# The schema's newest codes, which the `tflite` package on PyPI predates (LiteRT 2.3's schema has them).
+NEWER_BUILTINS = {209: "STABLEHLO_CASE"}
+NEWER_TYPES = {19: "INT2", 20: "UINT4", 21: "FLOAT8_E4M3FN", 22: "FLOAT8_E5M2"}
+BUILTIN_NAMES = {**NEWER_BUILTINS, **_enum_names(tflite.BuiltinOperator)}
+TYPE_NAMES = {code: name.lower() for code, name in {**NEWER_TYPES, **_enum_names(tflite.TensorType)}.items()}
 OPTION_TYPE_NAMES = _enum_names(tflite.BuiltinOptions)
 OPTION2_TYPE_NAMES = _enum_names(tflite.BuiltinOptions2)
 NUMPY_TYPES = {

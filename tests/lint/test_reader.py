@@ -76,3 +76,15 @@ def test_large_constants_are_constant_without_values(tmp_path):
     g.output(g.op("ADD", [x, g.const(np.ones([1, 64, 64, 4], np.float32))], [1, 64, 64, 4]))
     t = read_model(g.save(tmp_path / "big.tflite")).subgraphs[0].tensors[1]
     assert t.is_constant and t.value is None
+
+
+def test_the_newest_schema_codes_have_their_names():
+    """The `tflite` package predates some codes of LiteRT's schema; the reader names them anyway."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    from gpusafe.lint.reader import BUILTIN_NAMES, TYPE_NAMES
+
+    builtins = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    types = {v: k.lower() for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
+    assert {code: BUILTIN_NAMES.get(code) for code in builtins} == builtins
+    assert {code: TYPE_NAMES.get(code) for code in types} == types
