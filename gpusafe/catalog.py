@@ -19,6 +19,7 @@ from importlib.metadata import entry_points
 from gpusafe.errors import GpusafeError
 from gpusafe.lint.profiles import PROFILES
 from gpusafe.lint.rules import RULES
+from gpusafe.lint.source import module_key
 from gpusafe.passes import (
     broadcast_by_concat,
     constant_matmul_operand,
@@ -190,7 +191,7 @@ class Catalog:
         aten ops is named only where that module ran one of them."""
         ran = None
         if source is not None and module_ops is not None:
-            ran = module_ops.get(source.split(" (", 1)[0])
+            ran = module_ops.get(module_key(source))
         return [s.name for s in self.specs.values() if not s.module.startswith("gpusafe.")
                 and (f"{rule}:{op}" in s.fixes or rule in s.fixes)
                 and (ran is None or not _replaces_ops(s) or set(s.targets) & set(ran))]

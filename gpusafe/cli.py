@@ -23,8 +23,8 @@ def _error(message: str) -> None:
 def cmd_lint(args) -> int:
     from gpusafe.lint import JSON_SCHEMA, lint_file, load_profile, render_table
 
-    extra_fixes = _lint_fixes(args.plugin, args.report)
     sources = _module_sources(args.report) if args.report else None
+    extra_fixes = _lint_fixes(args.plugin, sources)
     profile = load_profile(args.profile, args.config)
     if args.model_explorer and len(args.models) != 1:
         raise GpusafeError("--model-explorer writes the node data of one model: give one .tflite")
@@ -51,44 +51,33 @@ def cmd_lint(args) -> int:
     return status
 
 
-def _lint_fixes(plugins: list[str], report: str | None):
+def _lint_fixes(plugins: list[str], sources: dict | None):
     """The plugins' fixes for lint findings: with --plugin, the named plugins and the installed
     entry points (this needs torch); without, none, so that linting never imports torch. With
-    --report, the module ops gpusafe convert recorded: a rewrite is named only where its op ran."""
+    the modules of --report, a rewrite is named only where its op ran."""
     if not plugins:
         from gpusafe.lint import no_extra_fixes
 
         return no_extra_fixes
     from gpusafe import catalog
+    from gpusafe.fx import module_ops
 
-    return catalog.load(plugins).fix_finder(_module_ops(report) if report else None)
+    return catalog.load(plugins).fix_finder(module_ops(sources) if sources is not None else None)
 
 
-def _converted_graphs(report: str, key: str) -> list[dict]:
-    """``key`` (module_ops, module_sources) of every graph in a report.json of gpusafe convert
-    (one graph, or a split's)."""
+def _module_sources(report: str) -> dict[str, dict[str, list[str]]]:
+    """The module_sources of every graph in a report.json of gpusafe convert (one graph, or a
+    split's), merged: module path -> aten op -> source lines."""
     try:
         data = json.loads(Path(report).read_text())
     except (OSError, ValueError) as e:
         raise GpusafeError(f"--report {report}: not a readable report.json ({e})") from None
     graphs = list(data.get("graphs", {}).values()) if isinstance(data.get("graphs"), dict) else [data]
-    if not all(isinstance(g, dict) and isinstance(g.get(key), dict) for g in graphs):
-        raise GpusafeError(f"--report {report}: no {key} in it (not a report.json of this gpusafe convert)")
-    return [g[key] for g in graphs]
-
-
-def _module_ops(report: str) -> dict[str, list[str]]:
-    merged: dict[str, list[str]] = {}
-    for graph in _converted_graphs(report, "module_ops"):
-        for path, ops in graph.items():
-            merged[path] = sorted({*merged.get(path, []), *ops})
-    return merged
-
-
-def _module_sources(report: str) -> dict[str, dict[str, list[str]]]:
+    if not all(isinstance(g, dict) and isinstance(g.get("module_sources"), dict) for g in graphs):
+        raise GpusafeError(f"--report {report}: no module_sources in it (not a report.json of this gpusafe convert)")
     merged: dict[str, dict[str, list[str]]] = {}
-    for graph in _converted_graphs(report, "module_sources"):
-        for path, ops in graph.items():
+    for graph in graphs:
+        for path, ops in graph["module_sources"].items():
             for op, lines in ops.items():
                 known = merged.setdefault(path, {}).get(op, [])
                 merged[path][op] = sorted({*known, *lines})

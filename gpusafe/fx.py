@@ -63,8 +63,6 @@ def value_scale(values) -> float:
 
 
 _FRAME = re.compile(r'File "([^"]+)", line (\d+)')
-
-
 _TORCH = ("torch/", "torch\\")
 
 
@@ -73,10 +71,9 @@ def source_line(node: Node) -> str | None:
     outside PyTorch itself (an nn.LayerNorm's op points at the line that calls the LayerNorm);
     installed packages shortened to the path inside site-packages."""
     frames = [(p.rsplit("site-packages/", 1)[-1], n) for p, n in _FRAME.findall(node.meta.get("stack_trace") or "")]
-    model = [f for f in frames if not f[0].startswith(_TORCH)]
     if not frames:
         return None
-    path, line = (model or frames)[-1]
+    path, line = ([f for f in frames if not f[0].startswith(_TORCH)] or frames)[-1]
     return f"{path}:{line}"
 
 
@@ -89,18 +86,19 @@ def _module_key(node: Node) -> str | None:
     return ".".join(attrs) or None
 
 
-def module_ops(gm: GraphModule) -> dict[str, list[str]]:
-    """Module path (as litert-torch writes it, see :func:`_module_key`) -> the aten ops that
-    module's own forward ran in ``gm``."""
-    return {path: sorted(ops) for path, ops in module_sources(gm, lines=False).items()}
-
-
-def module_sources(gm: GraphModule, lines: bool = True) -> dict[str, dict[str, list[str]]]:
-    """Module path -> aten op -> the source lines of that module's code that ran it in ``gm``
-    (``lines=False``: every op the module ran, lines or not)."""
+def module_sources(gm: GraphModule) -> dict[str, dict[str, list[str]]]:
+    """Module path (as litert-torch writes it, see :func:`_module_key`) -> every aten op that
+    module's own forward ran in ``gm`` -> the source lines that ran it (empty where the node has
+    no stack trace)."""
     found: dict[str, dict[str, set[str]]] = {}
     for node in gm.graph.nodes:
-        path, line = _module_key(node), source_line(node)
-        if path and (line or not lines):
+        path = _module_key(node)
+        if path:
+            line = source_line(node)
             found.setdefault(path, {}).setdefault(target_name(node.target), set()).update([line] if line else [])
     return {path: {op: sorted(ls) for op, ls in sorted(ops.items())} for path, ops in sorted(found.items())}
+
+
+def module_ops(sources: dict[str, dict[str, list[str]]]) -> dict[str, list[str]]:
+    """Module path -> the aten ops it ran, from :func:`module_sources`."""
+    return {path: sorted(ops) for path, ops in sources.items()}

@@ -33,9 +33,8 @@ DOC = ROOT / "docs" / "op-probes.md"
 NO_SUCH_VERSION = "Didn't find op for builtin opcode"
 
 
-def probed_op(path: Path, probed: str):
-    """The probed op of a probe model, as the linter reads it."""
-    sg = read_model(path).subgraphs[0]
+def probed_op(sg, probed: str):
+    """The probed op of a probe model's subgraph, as the linter reads it."""
     code = probed.removeprefix("CUSTOM:")
     if code != probed:
         return next(o for o in sg.operators if o.custom_code == code)
@@ -43,8 +42,8 @@ def probed_op(path: Path, probed: str):
 
 
 def record(probe: op_probes.Probe, path: Path, verdict: oracle.OracleVerdict) -> dict:
-    op = probed_op(path, probe.op)
     sg = read_model(path).subgraphs[0]
+    op = probed_op(sg, probe.op)
     entry = {"name": probe.name, "op": probe.op, "variant": probe.variant, "dtype": probe.dtype,
              "rank": probe.rank, "version": probe.version, "status": verdict.status,
              "inputs": [t.dtype for t in sg.op_inputs(op) if not t.is_constant],
@@ -60,9 +59,7 @@ def record(probe: op_probes.Probe, path: Path, verdict: oracle.OracleVerdict) ->
 
 
 def measure(probes: list[op_probes.Probe], directory: Path) -> list[dict]:
-    paths = []
-    for i, probe in enumerate(probes):
-        paths.append(probe.build().save(directory / f"{i}.tflite"))
+    paths = [probe.build().save(directory / f"{i}.tflite") for i, probe in enumerate(probes)]
     verdicts = oracle.compile_many(paths)
     return [record(p, path, v) for p, path, v in zip(probes, paths, verdicts, strict=True)]
 

@@ -81,9 +81,13 @@ class ConvertedGraph:
     leaf_splits: int = 0  # rank-3 tensors the .tflite leaf split gave one reader each
     rewrites: list[str] = field(default_factory=list)  # the rewrites among the passes run
     layout_folded: int = 0  # TRANSPOSE/RESHAPE ops the layout-chain fold removed from the .tflite
-    module_ops: dict = field(default_factory=dict)  # module path -> aten ops it ran (before the passes)
     fixes: object = no_extra_fixes  # the lint FixFinder: plugin rewrites named where their torch op ran
-    module_sources: dict = field(default_factory=dict)  # module path -> aten op -> source lines
+    module_sources: dict = field(default_factory=dict)  # module path -> aten op it ran -> source lines
+
+    @property
+    def module_ops(self) -> dict[str, list[str]]:
+        """Module path -> the aten ops it ran (before the passes)."""
+        return module_ops(self.module_sources)
 
     def summary(self) -> dict:
         lint = self.lint
@@ -109,8 +113,8 @@ def rewrite_and_convert(graph: GraphModule, sample: tuple, path: Path, passes: l
     -> lint, for one captured graph and its sample inputs."""
     timings = {}
     start = time.perf_counter()
-    ran, sources = module_ops(graph), module_sources(graph)
-    lint_fixes = catalog.fix_finder(ran)
+    sources = module_sources(graph)
+    lint_fixes = catalog.fix_finder(module_ops(sources))
     fixes_for = partial(_fp16_fixes_for, catalog)
     fp16_before = fp16_report(graph, sample, fixes_for)
     only = fp16_fixes(fp16_before["findings"], exclude=passes)
@@ -135,7 +139,7 @@ def rewrite_and_convert(graph: GraphModule, sample: tuple, path: Path, passes: l
     progress(f"linting {path.name} for the {profile} profile")
     return ConvertedGraph(graph, pass_report, fp16, tflite, lint_file(tflite, profile, lint_fixes, sources=sources),
                           chosen, timings, leaves, [name for name in chosen if catalog.get(name).kind == "rewrite"],
-                          folded, ran, lint_fixes, sources)
+                          folded, lint_fixes, sources)
 
 
 def _checked_edit(edit, what: str, tflite: Path, inputs: list, before: list) -> tuple[int, list]:

@@ -18,7 +18,7 @@ from gpusafe.lint.reader import MAX_BYTES, parse_model, read_model
 from gpusafe.lint.report import JSON_SCHEMA, Finding, LintReport, render_table
 from gpusafe.lint.rules import RULES, Fix, Rule
 from gpusafe.lint.rules.registry import as_fix
-from gpusafe.lint.source import module_path, source_lines
+from gpusafe.lint.source import module_key, module_path, source_lines
 
 __all__ = ["JSON_SCHEMA", "PROFILES", "RULES", "Finding", "Fix", "LintReport", "ModelView", "Profile", "Rule",
            "get_profile", "lint_file", "lint_model", "load_profile", "parse_model", "read_model",
@@ -67,7 +67,7 @@ def _run_rules(view: ModelView, profile: Profile, extra_fixes: FixFinder,
             for op, message, *fix in rule.check(sg, profile):
                 name = op.custom_code if op.is_custom else op.name
                 source = _source(sg, op)
-                lines = source_lines(name, (sources or {}).get(source.split(" (", 1)[0])) if source else ()
+                lines = source_lines(name, (sources or {}).get(module_key(source))) if source else ()
                 findings.append(Finding(rule.id, severity, sg.index, op.index, name, _shapes(sg, op), message,
                                         _fix(rule.id, name, as_fix(fix[0]) if fix else rule.fix, extra_fixes, source),
                                         source, lines))

@@ -4,8 +4,10 @@
 :mod:`gpusafe.testing.op_probes` (every builtin op of the schema with dtype, rank, operand and
 version variants), written by ``scripts/probe_ops.py`` from GPU-only compiles on the real
 delegate. From the accepted probes follow the ``mldrift`` profile's op table (the highest version
-accepted), the runtime tensor types each op takes as inputs and gives as outputs, and the custom
-ops it runs; custom ops LiteRT could not load at all are "unverified".
+the base model was accepted at), the runtime tensor types each op takes as inputs and gives as
+outputs (float16 too unless the delegate refused the op's float16 probe: LiteRT has no float16
+CPU kernel for most ops, so most float16 probes never reach the delegate), and the custom ops
+and StableHLO composites it compiled.
 """
 
 from __future__ import annotations

@@ -33,6 +33,12 @@ def module_path(tensor_name: str) -> str | None:
     return f"{'.'.join(attrs)} ({inner})" if attrs else None
 
 
+def module_key(source: str) -> str:
+    """A finding's ``source`` (``encoder.0.attn (Attention)``) as the key of the modules gpusafe
+    convert recorded (``module_ops``, ``module_sources``): the path without the type."""
+    return source.split(" (", 1)[0]
+
+
 # TFLite op -> the aten ops litert-torch lowers to it (as torch.fx names them, without the overload).
 LOWERED_FROM = {
     "GATHER_ND": {"grid_sampler_2d", "index", "gather", "im2col"},

@@ -91,12 +91,12 @@ def parse_log(log: str) -> tuple[list[tuple[str, str]], int | None]:
     return rejected, gpu_ops
 
 
-def _classify(path: str, returncode: int, stdout: str, stderr: str) -> OracleVerdict:
+def _classify(path: str, result: dict | None, failure: str, stderr: str) -> OracleVerdict:
+    """The verdict on one model from the child's ``result`` (None when the child died: ``failure``
+    says how) and the native log."""
     rejected, gpu_ops = parse_log(stderr)
-    try:
-        result = json.loads(stdout.strip().splitlines()[-1])
-    except (IndexError, json.JSONDecodeError):
-        return OracleVerdict(path, "crashed", rejected, gpu_ops, f"exit code {returncode}")
+    if result is None:
+        return OracleVerdict(path, "crashed", rejected, gpu_ops, failure)
     if result["ok"]:
         return OracleVerdict(path, "accepted", [], None, "")
     message = result["error"]
@@ -115,7 +115,11 @@ def compile_gpu(path: str | Path, timeout: float = 120.0) -> OracleVerdict:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=environment())
     except subprocess.TimeoutExpired:
         return OracleVerdict(str(path), "crashed", detail=f"timed out after {timeout:.0f} s")
-    return _classify(str(path), proc.returncode, proc.stdout, proc.stderr)
+    try:
+        result = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        result = None
+    return _classify(str(path), result, f"exit code {proc.returncode}", proc.stderr)
 
 
 _MARK = "@@gpusafe-oracle-model "
@@ -137,11 +141,9 @@ def _compile_batch(paths: list[str], timeout: float) -> list[OracleVerdict]:
             results, failure = _read_results(proc, len(rest), timeout)
             log.seek(0)
             logs = _split_log(log.read(), len(rest))
-        for i, result in enumerate(results):
-            verdicts.append(_classify(rest[i], 0, json.dumps(result), logs[i]))
+        verdicts += [_classify(rest[i], result, "", logs[i]) for i, result in enumerate(results)]
         if failure is not None:
-            rejected, gpu_ops = parse_log(logs[len(results)])
-            verdicts.append(OracleVerdict(rest[len(results)], "crashed", rejected, gpu_ops, failure))
+            verdicts.append(_classify(rest[len(results)], None, failure, logs[len(results)]))
     return verdicts
 
 

@@ -10,7 +10,10 @@ oracle) that the delegate still answers as stored.
 
 from __future__ import annotations
 
+import tempfile
 from collections import defaultdict
+from functools import cache
+from pathlib import Path
 
 import pytest
 
@@ -81,25 +84,29 @@ def test_quantized_ops_are_measured_not_assumed():
     assert not MLDRIFT.takes("TANH", "int32") and MLDRIFT.takes("ADD", "int32")
 
 
-def lint_agreement(verdicts: dict, tmp_path) -> tuple[int, list]:
+@cache
+def probe_reports() -> dict:
+    """Every probe linted once, for the tests that judge them (here and the rule coverage test)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        return {p.name: lint_file(p.build().save(Path(tmp) / "probe.tflite"), "mldrift") for p in all_probes()}
+
+
+def lint_agreement(verdicts: dict) -> tuple[int, list]:
     """(models judged, disagreements) of the linter against ``verdicts`` (name -> status). A model
     the linter calls unverified (an allowlisted op nobody could compile) is not judged."""
     judged, wrong = 0, []
-    for probe in all_probes():
-        status = verdicts[probe.name]
-        if status not in ASKED:
-            continue
-        report = lint_file(probe.build().save(tmp_path / "probe.tflite"), "mldrift")
-        if any(f.rule == "unverified-op" for f in report.findings):
+    for name, report in probe_reports().items():
+        status = verdicts[name]
+        if status not in ASKED or any(f.rule == "unverified-op" for f in report.findings):
             continue
         judged += 1
         if report.gpu_ready != (status == "accepted"):
-            wrong.append((probe.name, status, sorted({f.rule for f in report.findings if f.severity == "error"})))
+            wrong.append((name, status, sorted({f.rule for f in report.findings if f.severity == "error"})))
     return judged, wrong
 
 
-def test_lint_agrees_with_the_stored_verdicts(tmp_path):
-    judged, wrong = lint_agreement({name: e["status"] for name, e in STORED.items()}, tmp_path)
+def test_lint_agrees_with_the_stored_verdicts():
+    judged, wrong = lint_agreement({name: e["status"] for name, e in STORED.items()})
     assert judged > 1300
     assert 1 - len(wrong) / judged >= 0.99, wrong
 
@@ -114,5 +121,5 @@ def test_the_delegate_still_answers_as_stored_and_lint_agrees(tmp_path, oracle_a
     changed = [(name, STORED[name]["status"], status) for name, status in live.items()
                if status != STORED[name]["status"]]
     assert not changed, f"the delegate answers differently now: run scripts/probe_ops.py again ({changed[:20]})"
-    judged, wrong = lint_agreement(live, tmp_path)
+    judged, wrong = lint_agreement(live)
     assert 1 - len(wrong) / judged >= 0.99, wrong

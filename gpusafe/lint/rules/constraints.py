@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from gpusafe.lint.rules.registry import Fix, first_input_at, input_at, rule, runtime_inputs
+from gpusafe.lint.rules.registry import Fix, first_input_at, fp16_weight, input_at, rule, runtime_inputs
 
 ELEMENTWISE_BINARY = frozenset({"ADD", "SUB", "MUL", "DIV", "MAXIMUM", "MINIMUM", "POW",
                                 "SQUARED_DIFFERENCE", "FLOOR_DIV", "FLOOR_MOD", "ATAN2"})
@@ -160,7 +160,7 @@ def operand_kind(sg, profile):
         if t.is_constant or (op.name == "DEQUANTIZE" and t.dtype in RUNTIME_DEQUANTIZE_OK):
             return False
         source = producers.get(t.index)  # a dequantized constant weight counts as the constant (mediapipe's
-        return source is None or _fp16_constant(sg, sg.operators[source]) is None  # fp16 PRELU alphas)
+        return source is None or fp16_weight(sg, sg.operators[source]) is None  # fp16 PRELU alphas)
 
     for op in sg.operators:
         hit = first_input_at(sg, op, MUST_BE_CONSTANT.get(op.name, ()), lambda t, op=op: runtime(t, op))
@@ -279,14 +279,6 @@ def identical_inputs(sg, profile):
             yield op, f"{op.name} reads the same tensor on two inputs; the delegate refuses that"
 
 
-def _fp16_constant(sg, op):
-    """The constant float16 tensor ``op`` dequantizes (an fp16 weight), or None."""
-    if op.name != "DEQUANTIZE":
-        return None
-    source = input_at(sg, op, 0)
-    return source if source is not None and source.is_constant and source.dtype == "float16" else None
-
-
 @rule("dequantize-partial", "error",
       "a DEQUANTIZE of a constant fp16 tensor runs on the CPU when the model is not fully delegated",
       "fix the model's other errors: a fully delegated model's fp16 weights are folded by the delegate",
@@ -297,7 +289,7 @@ def dequantize_partial(sg, profile):
     reason), so it also bounds the GPU partitions. Measured with the real delegate
     (tests/corpora/lint_corpus.py, dequantize_* cases)."""
     for op in sg.operators:
-        constant = _fp16_constant(sg, op)
+        constant = fp16_weight(sg, op)
         if constant is not None:
             yield op, (f"DEQUANTIZE of {constant.describe()}: the delegate keeps it on the CPU while "
                        "other ops keep the model from running whole on the GPU")
@@ -319,7 +311,7 @@ def fp16_constant_input(sg, profile):
         if op.name not in FP16_CONSTANT_REFUSED:
             continue
         for i in op.inputs:
-            constant = _fp16_constant(sg, sg.operators[producers[i]]) if i in producers else None
+            constant = fp16_weight(sg, sg.operators[producers[i]]) if i in producers else None
             if constant is not None:
                 yield op, (f"{op.name} reads {constant.describe()} through DEQUANTIZE: the delegate "
                            f"refuses it ({FP16_CONSTANT_REFUSED[op.name]})")

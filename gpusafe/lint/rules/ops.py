@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gpusafe.lint.rules.registry import Fix, rule
+from gpusafe.lint.rules.registry import Fix, fp16_weight, rule
 
 # What to do about the ops DETR conversions emit most; other ops get the generic advice.
 OP_FIXES = {
@@ -56,20 +56,14 @@ def banned_op(sg, profile):
             yield op, f"{op.name} is banned by the {profile.name} profile", fix_for(op.name)
 
 
-def _folded(sg, op) -> bool:
-    """A DEQUANTIZE of a constant float16 tensor: ML Drift folds it into the weight without checking
-    its version (probes DEQUANTIZE.const-float16.vN)."""
-    source = sg.tensor(op.inputs[0]) if op.name == "DEQUANTIZE" and op.inputs else None
-    return source is not None and source.is_constant and source.dtype == "float16"
-
-
 @rule("op-version", "error", "op version above the delegate's maximum",
       "TFLite keeps one version per op type, so one instance that needs the newer version raises them all "
       "(SUB becomes version 3 when any SUB broadcasts a > 4-D tensor): fix that instance (see the rank findings)")
 def op_version(sg, profile):
     for op in sg.operators:
         limit = profile.ops.get(op.name)
-        if limit is not None and op.version > limit and not op.is_custom and not _folded(sg, op):
+        # an fp16 weight's DEQUANTIZE is folded without a version check (probes DEQUANTIZE.const-float16.vN)
+        if limit is not None and op.version > limit and not op.is_custom and fp16_weight(sg, op) is None:
             yield op, f"{op.name} version {op.version} is above the delegate's maximum {limit}"
 
 

@@ -73,6 +73,15 @@ def input_at(sg: Subgraph, op: Operator, position: int):
     return sg.tensor(op.inputs[position]) if position < len(op.inputs) else None
 
 
+def fp16_weight(sg: Subgraph, op: Operator):
+    """The constant float16 tensor ``op`` dequantizes (an fp16 weight, which ML Drift folds into
+    what it uploads), or None."""
+    if op.name != "DEQUANTIZE":
+        return None
+    source = input_at(sg, op, 0)
+    return source if source is not None and source.is_constant and source.dtype == "float16" else None
+
+
 def first_tensor(sg: Subgraph, op: Operator, predicate):
     """The first of the op's inputs and outputs that matches ``predicate``, or None."""
     return next((t for t in sg.op_inputs(op) + sg.op_outputs(op) if predicate(t)), None)

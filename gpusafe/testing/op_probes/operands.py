@@ -56,12 +56,8 @@ def _svdf(g):
             options("SVDFOptions", rank=2)]
 
 
-def _sub(build: Callable[[GraphBuilder], None]) -> GraphBuilder:
-    return graph(build)
-
-
 def _branch(op: str) -> GraphBuilder:
-    """x [4] -> op(x, x): a branch, body or decomposition subgraph."""
+    """x [4] -> op(x, x): an IF branch."""
     def build(g):
         x = data(g, [4], F32)
         g.output(g.op(op, [x, x], [4]))
@@ -87,7 +83,7 @@ def while_op(dtype, rank):
         g.output(g.op("ADD", [i, const(g, 1, "int32")], [], "int32"), g.op("ADD", [x, x], [4]))
 
     def build(g):
-        cond, body = g.add_subgraph(_sub(cond_graph)), g.add_subgraph(_sub(body_graph))
+        cond, body = g.add_subgraph(graph(cond_graph)), g.add_subgraph(graph(body_graph))
         i, x = data(g, [], "int32"), data(g, [4], F32)
         g.output(*g.op("WHILE", [i, x], [[], [4]], ["int32", F32],
                        opts=options("WhileOptions", condSubgraphIndex=cond, bodySubgraphIndex=body)))
